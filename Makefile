@@ -1,0 +1,102 @@
+# vsk - AF_VSOCK toolkit.  GNU make.
+#
+# Sources are picked up by wildcard so each module/command is one file:
+#   lib/*.c        -> libvsk.a, libvsk.so (public header lib/vsk.h)
+#   src/*.c        -> vsk (src/main.c holds the command table)
+#   tests/unit/test_*.c -> one cmocka binary each, linked with libvsk.a
+
+VERSION     := 0.1.0
+SOVERSION   := 1
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+MANDIR      ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR     ?=
+
+CC          ?= cc
+WERROR      ?=
+CFLAGS      ?= -O2 -g
+CFLAGS      += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
+CPPFLAGS    += -D_GNU_SOURCE -Ilib -DVSK_VERSION='"$(VERSION)"'
+PCAP_CFLAGS := $(shell pkg-config --cflags libpcap 2>/dev/null)
+PCAP_LIBS   := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+LDLIBS_VSK  := $(PCAP_LIBS) -lz
+
+B           := build
+LIB_SRCS    := $(sort $(wildcard lib/*.c))
+CLI_SRCS    := $(sort $(wildcard src/*.c))
+UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_HELP   := $(sort $(wildcard tests/unit/helper_*.c))
+
+LIB_OBJS    := $(LIB_SRCS:%.c=$(B)/%.o)
+PIC_OBJS    := $(LIB_SRCS:%.c=$(B)/pic/%.o)
+CLI_OBJS    := $(CLI_SRCS:%.c=$(B)/%.o)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+UNIT_HOBJS  := $(UNIT_HELP:%.c=$(B)/%.o)
+
+all: vsk libvsk.a libvsk.so vsk.pc
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PCAP_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PCAP_CFLAGS) $(CFLAGS) -fPIC -MMD -MP -c -o $@ $<
+
+libvsk.a: $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+libvsk.so: libvsk.so.$(SOVERSION)
+	ln -sf $< $@
+
+libvsk.so.$(SOVERSION): $(PIC_OBJS) lib/libvsk.map
+	$(CC) -shared -Wl,-soname,libvsk.so.$(SOVERSION) -Wl,--version-script=lib/libvsk.map \
+		$(LDFLAGS) -o $@ $(PIC_OBJS) $(LDLIBS_VSK)
+
+vsk: $(CLI_OBJS) libvsk.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) libvsk.a $(LDLIBS_VSK)
+
+vsk.pc: lib/vsk.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(B)/tests/%: tests/unit/%.c libvsk.a $(UNIT_HOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PCAP_CFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(UNIT_HOBJS) libvsk.a $(CMOCKA_LIBS) $(LDLIBS_VSK) -lpthread
+
+unit: $(UNIT_BINS)
+
+deps:
+	@scripts/deps
+
+# check: install what is missing, build, run unit tests and the lab, and
+# print one "N passed, N failed" line for everything that ran.
+check: deps
+	$(MAKE) all unit
+	@tests/run-all
+
+demo: deps
+	$(MAKE) all
+	@tests/lab/demo
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 vsk $(DESTDIR)$(BINDIR)/vsk
+	install -m 644 libvsk.a $(DESTDIR)$(LIBDIR)/libvsk.a
+	install -m 755 libvsk.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvsk.so.$(SOVERSION)
+	ln -sf libvsk.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvsk.so
+	install -m 644 lib/vsk.h $(DESTDIR)$(INCLUDEDIR)/vsk.h
+	install -m 644 vsk.pc $(DESTDIR)$(PKGCONFIGDIR)/vsk.pc
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+
+clean:
+	rm -rf $(B) vsk libvsk.a libvsk.so libvsk.so.$(SOVERSION) vsk.pc
+
+.PHONY: all unit deps check demo install clean
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,138 @@
+/* libvsk - AF_VSOCK toolkit library.
+ *
+ * Conventions: functions return 0 (or a non-negative fd/count) on success
+ * and a negative errno value on failure.  Nothing here prints or exits.
+ */
+#ifndef VSK_H
+#define VSK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- addr */
+
+#define VSK_CID_HYPERVISOR 0u
+#define VSK_CID_LOCAL      1u
+#define VSK_CID_HOST       2u
+#define VSK_CID_ANY        0xFFFFFFFFu
+#define VSK_PORT_ANY       0xFFFFFFFFu
+
+enum vsk_addr_kind {
+	VSK_ADDR_VSOCK,     /* vsock:CID:PORT      SOCK_STREAM */
+	VSK_ADDR_VSOCK_SEQ, /* vsock-seq:CID:PORT  SOCK_SEQPACKET */
+	VSK_ADDR_HYBRID,    /* hybrid:PATH:PORT    Firecracker-style Unix socket */
+	VSK_ADDR_UNIX,      /* unix:PATH */
+	VSK_ADDR_TCP,       /* tcp:HOST:PORT (IPv6 as [addr]:port) */
+	VSK_ADDR_STDIO,     /* - */
+};
+
+#define VSK_PATH_MAX 108 /* sizeof(sun_path) */
+
+struct vsk_addr {
+	enum vsk_addr_kind kind;
+	uint32_t cid;            /* vsock kinds */
+	uint32_t port;           /* vsock kinds, hybrid (the guest port) */
+	char path[VSK_PATH_MAX]; /* unix, hybrid */
+	char host[256];          /* tcp */
+	char service[16];        /* tcp port, as text */
+};
+
+/* Parse TEXT into *A.  On failure returns -EINVAL and, if ERRBUF is given,
+ * writes one line saying what was expected. */
+int vsk_addr_parse(const char *text, struct vsk_addr *a, char *errbuf, size_t errlen);
+/* Canonical text of A ("vsock:2:4050", "hybrid:/tmp/v.sock:1234", ...). */
+const char *vsk_addr_format(const struct vsk_addr *a, char *buf, size_t len);
+/* SOCK_STREAM or SOCK_SEQPACKET. */
+int vsk_addr_socktype(const struct vsk_addr *a);
+/* Text of a CID: "any" for VMADDR_CID_ANY, else the number. */
+const char *vsk_cid_str(uint32_t cid, char *buf, size_t len);
+/* Peer/local sockaddr of any family as text: "4:1234" for vsock,
+ * "127.0.0.1:80", "[::1]:80", "unix:PATH" (or "unix" if unnamed). */
+const char *vsk_sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
+
+/* ------------------------------------------------------------- explain */
+
+/* One sentence for a failed OP ("socket", "bind", "listen", "connect",
+ * "accept", "handshake") on A with error ERR (positive errno), naming the
+ * kernel rule behind it, e.g.
+ *   "bind vsock:4:4050: CID 4 is not local (local CIDs: 3, 1); ..."
+ * A may be NULL. Returns BUF. */
+const char *vsk_explain(int err, const char *op, const struct vsk_addr *a, char *buf, size_t len);
+
+/* ---------------------------------------------------------------- sock */
+
+struct vsk_opts {
+	int timeout_ms;     /* connect timeout; 0 = kernel default */
+	uint32_t bind_port; /* vsock client: bind to this local port first; VSK_PORT_ANY = none */
+	int backlog;        /* listen backlog; 0 = 128 */
+	bool nonblock;      /* leave the returned fd O_NONBLOCK */
+};
+#define VSK_OPTS_INIT { 0, VSK_PORT_ANY, 0, false }
+
+/* Bind and listen on A (vsock kinds, unix, tcp; hybrid listens on the Unix
+ * socket "PATH_PORT").  Returns the listening fd or -errno. */
+int vsk_listen(const struct vsk_addr *a, const struct vsk_opts *o);
+/* Connect to A; for hybrid also performs the CONNECT handshake.  Returns a
+ * connected fd or -errno.  On failure *OP (if given) names the step that
+ * failed ("socket", "bind", "connect", "handshake") for vsk_explain(). */
+int vsk_connect(const struct vsk_addr *a, const struct vsk_opts *o, const char **op);
+/* accept4() with EINTR retried; the peer address is formatted into PEER. */
+int vsk_accept(int lfd, char *peer, size_t peerlen, int flags);
+
+/* -------------------------------------------------------------- hybrid */
+
+/* Longest "CONNECT <port>\n" / "OK <port>\n" line we accept, newline included. */
+#define VSK_HYBRID_LINE_MAX 32
+
+/* Client side on a connected Unix stream socket: write "CONNECT PORT\n",
+ * read "OK N\n" (byte by byte, so no stream data is consumed).  Returns 0,
+ * -ECONNRESET if the peer closed (nobody listens at that guest port),
+ * -EPROTO for a malformed reply, -ETIMEDOUT after TIMEOUT_MS (0 = none). */
+int vsk_hybrid_connect(int fd, uint32_t port, int timeout_ms, uint32_t *assigned);
+/* Parse one request line (without or with trailing newline).  Returns 0 and
+ * the port, or -EINVAL. */
+int vsk_hybrid_parse_connect(const char *line, size_t len, uint32_t *port);
+/* Server side: read the CONNECT line from FD (blocking, bounded); returns 0
+ * and *PORT, -ECONNRESET on EOF before newline, -EPROTO for garbage. */
+int vsk_hybrid_accept(int fd, uint32_t *port, int timeout_ms);
+/* Server side: write "OK PORT\n". */
+int vsk_hybrid_reply(int fd, uint32_t port);
+/* `vsk device` binds the Unix socket it connects to "<uds>_<port>" to an
+ * abstract name carrying the guest's CID and port, so a host listener can
+ * tell which guest endpoint called (accept()'s peer address).  NONCE keeps
+ * names unique.  Fills *SUN and returns its length. */
+socklen_t vsk_hybrid_peer_name(struct sockaddr_un *sun, uint32_t cid, uint32_t port, uint64_t nonce);
+/* Parse such a peer address; 0 and the CID/port, or -EINVAL if SA is not one. */
+int vsk_hybrid_peer_parse(const struct sockaddr *sa, socklen_t len, uint32_t *cid, uint32_t *port);
+
+/* --------------------------------------------------------------- probe */
+
+/* IOCTL_VM_SOCKETS_GET_LOCAL_CID on /dev/vsock. */
+int vsk_local_cid(uint32_t *cid);
+
+struct vsk_transports {
+	bool dev_vsock;      /* /dev/vsock exists */
+	bool af_vsock;       /* socket(AF_VSOCK) works */
+	bool g2h;            /* a guest->host transport (virtio, vmci guest, hyperv) */
+	bool h2g;            /* a host->guest transport (vhost_vsock, vmci host) */
+	bool loopback;       /* vsock_loopback: CID 1 is bindable */
+	bool vhost_dev;      /* /dev/vhost-vsock exists */
+	char g2h_name[32];   /* "virtio", "vmci", "hyperv", "unknown" or "" */
+	char h2g_name[32];   /* "vhost", "vmci", "" */
+	uint32_t local_cid;  /* from the ioctl, VSK_CID_ANY if unknown */
+	uint32_t bindable[4];/* CIDs this machine may bind (vsock_find_cid rule) */
+	int nbindable;
+};
+int vsk_probe_transports(struct vsk_transports *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VSK_H */

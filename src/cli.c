@@ -1,0 +1,61 @@
+/* Helpers shared by the subcommands: number/address parsing, error exits. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+uint32_t cli_u32(const char *s, const char *what, uint32_t max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+		errx(EXIT_USAGE, "invalid %s: '%s' (expected a number 0..%u)", what, s ? s : "", max);
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		errx(EXIT_USAGE, "invalid %s: '%s' (expected a number 0..%u)", what, s, max);
+	return (uint32_t)v;
+}
+
+void cli_addr(const char *text, struct vsk_addr *a)
+{
+	char msg[256];
+
+	if (vsk_addr_parse(text, a, msg, sizeof(msg)) < 0)
+		errx(EXIT_USAGE, "%s", msg);
+}
+
+_Noreturn void cli_die_explain(int err, const char *op, const struct vsk_addr *a)
+{
+	char msg[512];
+
+	errx(1, "%s", vsk_explain(err, op, a, msg, sizeof(msg)));
+}
+
+int cli_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+bool cli_color(void)
+{
+	const char *nc = getenv("NO_COLOR");
+
+	return isatty(STDOUT_FILENO) && (nc == NULL || *nc == '\0');
+}

@@ -1,0 +1,45 @@
+/* Shared helpers of the vsk command-line front end (not part of libvsk). */
+#ifndef VSK_CLI_H
+#define VSK_CLI_H
+
+#include <err.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "vsk.h"
+
+#define EXIT_USAGE 2
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+/* The command table (src/main.c), sorted by name. */
+extern const struct cmd vsk_commands[];
+extern const int vsk_ncommands;
+
+int cmd_bench(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_cid(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
+int cmd_device(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
+int cmd_recv(int argc, char **argv);
+int cmd_send(int argc, char **argv);
+
+/* Parse a decimal number in [0, max]; on error print "vsk: invalid WHAT: S"
+ * and exit 2. */
+uint32_t cli_u32(const char *s, const char *what, uint32_t max);
+/* Parse an address; on error print the parser's line and exit 2. */
+void cli_addr(const char *text, struct vsk_addr *a);
+/* Print "vsk: " + vsk_explain(err, op, a) and exit 1. */
+_Noreturn void cli_die_explain(int err, const char *op, const struct vsk_addr *a);
+/* write() all of BUF, EINTR and short writes handled; 0 or -errno. */
+int cli_write_all(int fd, const void *buf, size_t len);
+/* true when stdout is a terminal and NO_COLOR is unset. */
+bool cli_color(void);
+
+#endif
