@@ -1,0 +1,93 @@
+/* vsk send: the seed's guest sender.
+ *
+ * Default: connect to CID 2 port 4050, send "Hello, Host! This is a message
+ * from the VM.", close, printing the seed's three lines.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char usage_text[] =
+	"usage: vsk send [--timeout MS] [ADDR [MESSAGE]]\n"
+	"  ADDR          where to connect (default vsock:2:4050)\n"
+	"  MESSAGE       what to send (default the seed's greeting)\n"
+	"  --timeout MS  give up connecting after MS milliseconds\n";
+
+static const char seed_message[] = "Hello, Host! This is a message from the VM.";
+
+int cmd_send(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vsk_opts o = VSK_OPTS_INIT;
+	const char *text = "vsock:2:4050", *msg = seed_message, *op = NULL;
+	char name[VSK_PATH_MAX + 32];
+	struct vsk_addr a;
+	ssize_t n;
+	int c, fd = -1, rc;
+
+	while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			o.timeout_ms = (int)cli_u32(optarg, "timeout", 86400000);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 2)
+		errx(EXIT_USAGE, "send takes an address and one message; quote the message");
+	if (optind < argc)
+		text = argv[optind];
+	if (optind + 1 < argc)
+		msg = argv[optind + 1];
+	cli_addr(text, &a);
+	if (a.kind == VSK_ADDR_STDIO)
+		errx(EXIT_USAGE, "send needs a socket address, not '-'");
+	if ((a.kind == VSK_ADDR_VSOCK || a.kind == VSK_ADDR_VSOCK_SEQ) &&
+	    (a.cid == VSK_CID_ANY || a.port == VSK_PORT_ANY))
+		errx(EXIT_USAGE, "cannot connect to %s: name a CID and a port", text);
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	fd = vsk_connect(&a, &o, &op);
+	if (fd < 0)
+		cli_die_explain(-fd, op, &a);
+	if (a.kind == VSK_ADDR_VSOCK || a.kind == VSK_ADDR_VSOCK_SEQ)
+		printf("Connected to host: CID=%" PRIu32 ", port=%" PRIu32 "\n", a.cid, a.port);
+	else
+		printf("Connected to host: %s\n", vsk_addr_format(&a, name, sizeof(name)));
+
+	if (a.kind == VSK_ADDR_VSOCK_SEQ) {
+		/* One message, one send: the boundary is the point of seqpacket. */
+		do
+			n = send(fd, msg, strlen(msg), 0);
+		while (n < 0 && errno == EINTR);
+		rc = n < 0 ? -errno : 0;
+	} else {
+		rc = cli_write_all(fd, msg, strlen(msg));
+	}
+	if (rc < 0) {
+		errno = -rc;
+		err(1, "send %s", vsk_addr_format(&a, name, sizeof(name)));
+	}
+	printf("Sent message to host: %s\n", msg);
+	close(fd);
+	fd = -1;
+	printf("Connection closed.\n");
+	return 0;
+}
