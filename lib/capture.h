@@ -43,7 +43,8 @@ int capture_write_rec(struct capture_writer *w, const struct timeval *ts,
  * virtio_vsock_hdr as it was on the ring (little-endian bytes), PAYLOAD the
  * IOVCNT buffers that followed it (may be guest memory; only read).  The
  * vsockmon header is derived as the kernel does (wire_mon_from_virtio) and
- * the payload is recorded only for op RW, as vsockmon does.  TS NULL = now. */
+ * the payload is recorded as given (the kernel records the hdr.len bytes
+ * that followed the header: pass exactly those).  TS NULL = now. */
 int capture_write_virtio(struct capture_writer *w, const struct timeval *ts,
 			 const void *virtio_hdr, const struct iovec *payload, int iovcnt);
 
