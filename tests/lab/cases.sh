@@ -1,0 +1,219 @@
+# vsk lab cases (POSIX sh; read by the host runner for the table, run by
+# busybox sh inside the guest). Like the kernel's vsock_test, a table of
+#   lab_case NAME ROLE SECONDS "what it shows"
+# and one function t_NAME per case. ROLE picks the guest's modules:
+#   loopback  vsock + vsock_loopback (local CID 1)
+#   vhost     loopback + vhost_vsock (host side: local CID 2)
+#   virtio    loopback + the g2h virtio transport, no device
+# All traffic stays inside the guest (CID 1, or CID 2 in role vhost, which
+# the kernel routes to loopback). Helpers: tests/lab/guest/lib.sh.
+
+lab_case stream_send_recv     loopback 40  "seed scenario: vsk recv vsock:any:4050 + vsk send vsock:local:4050"
+lab_case seqpacket_boundaries loopback 40  "vsock-seq: listen -o keeps data; each message echoed as one message"
+lab_case many_clients         loopback 90  "20 concurrent connects to one --echo listener, each gets its own data"
+lab_case proxy_vsock_unix     loopback 40  "vsk proxy vsock:any:5002 -> unix echo listener"
+lab_case bulk_64mib           loopback 240 "64 MiB through loopback, same md5sum at both ends"
+lab_case err_bind_cid2        loopback 20  "listen vsock:2 without vhost_vsock: EADDRNOTAVAIL, says not local"
+lab_case err_bind_port80      loopback 20  "listen port 80 as uid 65534: EACCES, names CAP_NET_BIND_SERVICE"
+lab_case err_addr_in_use      loopback 30  "listen vsock:1:6001 while vsock:any:6001 listens: says any"
+lab_case err_connect_refused  loopback 20  "connect vsock:1:6999 with no listener: says nobody listens"
+lab_case cid_loopback         loopback 20  "vsk cid: Local CID: 1, loopback transport; --json"
+lab_case check_loopback       loopback 20  "vsk check exits 0 with loopback; --json"
+lab_case bind_cid2_vhost      vhost    30  "with vhost_vsock, listen vsock:2:6000 works and is reachable"
+lab_case cid_vhost            vhost    20  "vsk cid: Local CID: 2, host role; --json"
+lab_case check_vhost          vhost    20  "vsk check exits 0 with vhost_vsock; --json"
+lab_case cid_virtio           virtio   20  "vsk cid: virtio g2h transport present; --json"
+lab_case check_virtio         virtio   20  "vsk check exits 0 with the virtio transport; --json"
+
+SEED_MSG="Hello, Host! This is a message from the VM."
+
+t_stream_send_recv() {
+	spawn recv vsk recv vsock:any:4050
+	# The listening line must reach a file before accept() blocks, or no
+	# script can wait for the server.
+	wait_text recv.out "VSOCK server is listening" 50 ||
+		fail "no listening line from vsk recv within 5 s: $(excerpt recv.out)"
+	run send vsk send vsock:local:4050
+	[ "$RC" = 0 ] || fail "vsk send exited $RC: $(excerpt send.err)"
+	wait_rc recv 100 || fail "vsk recv still running 10 s after the sender left"
+	sed 's/^/  recv: /' recv.out
+	[ "$RC" = 0 ] || fail "vsk recv exited $RC: $(excerpt recv.out)"
+	grep -qxF "VSOCK server is listening on CID=-1, port=4050..." recv.out ||
+		fail "recv: no 'VSOCK server is listening on CID=-1, port=4050...'"
+	grep -qxE "Client connected: CID=1, port=[0-9]+" recv.out ||
+		fail "recv: no 'Client connected: CID=1, port=<n>'"
+	grep -qxF "Received message: $SEED_MSG" recv.out ||
+		fail "recv: no 'Received message: $SEED_MSG'"
+	[ "$(tail -n 1 recv.out)" = "Server closed." ] || fail "recv: last line is not 'Server closed.'"
+	grep -qxF "Connected to host: CID=1, port=4050" send.out ||
+		fail "send: no 'Connected to host: CID=1, port=4050': $(excerpt send.out)"
+	grep -qxF "Sent message to host: $SEED_MSG" send.out ||
+		fail "send: no 'Sent message to host: $SEED_MSG'"
+	[ "$(tail -n 1 send.out)" = "Connection closed." ] || fail "send: last line is not 'Connection closed.'"
+}
+
+t_seqpacket_boundaries() {
+	# 1. vsk listen -o FILE receives three messages intact.
+	spawn lis vsk listen vsock-seq:any:5000 --once -o got
+	_ok=0
+	for _i in $(seq 50); do
+		{ printf one; sleep 0.3; printf two; sleep 0.3; printf three; } |
+			timeout 10 vsk connect vsock-seq:1:5000 >conn.out 2>conn.err && { _ok=1; break; }
+		sleep 0.1
+	done
+	[ "$_ok" = 1 ] || fail "vsk connect vsock-seq:1:5000 failed: $(excerpt conn.err)"
+	wait_rc lis 50 || fail "vsk listen --once still running after its client left"
+	[ "$RC" = 0 ] || fail "vsk listen exited $RC: $(excerpt lis.out)"
+	[ "$(cat got)" = onetwothree ] || fail "listen -o got '$(excerpt got)', want 'onetwothree'"
+	# 2. boundaries: an independent SOCK_SEQPACKET peer sends three messages
+	# of different sizes to an --echo listener and must get each back as
+	# exactly one message.
+	spawn echo vsk listen vsock-seq:any:5010 --echo
+	_ok=0
+	for _i in $(seq 50); do
+		seqpeer send 5010 a bbbbbbbbbb "$(printf '%01000d' 7)" >peer.out 2>&1 && { _ok=1; break; }
+		grep -q 'reply' peer.out && break
+		sleep 0.1
+	done
+	cat peer.out
+	[ "$_ok" = 1 ] || fail "echoed messages lost their boundaries: $(excerpt peer.out)"
+	# 3. vsk connect sends each stdin chunk as one message.
+	spawn peer seqpeer recv 5011 3
+	wait_text peer.out listening 50 || fail "seqpeer recv did not start: $(excerpt peer.out)"
+	{ printf one; sleep 0.5; printf twotwo; sleep 0.5; printf three33; } |
+		timeout 10 vsk connect vsock-seq:1:5011 >c2.out 2>c2.err
+	wait_rc peer 50 || fail "seqpeer recv did not finish"
+	cat peer.out
+	[ "$(grep '^msg' peer.out | tr '\n' ' ')" = "msg 3 one msg 6 twotwo msg 7 three33 " ] ||
+		fail "vsk connect vsock-seq: messages arrived as: $(grep '^msg' peer.out | tr '\n' ' ')"
+}
+
+t_many_clients() {
+	spawn lis vsk listen vsock:any:5001 --echo
+	wait_listen vsock:1:5001 || fail "listener on vsock:any:5001 not reachable: $(excerpt lis.out)"
+	for _i in $(seq 20); do
+		printf 'client %02d says %s\n' "$_i" "$(seq -s, "$_i")" >in.$_i
+		spawn c$_i sh -c "timeout 30 vsk connect vsock:1:5001 <in.$_i"
+	done
+	_bad=
+	for _i in $(seq 20); do
+		wait_rc c$_i 400 || { _bad="$_bad $_i(hung)"; continue; }
+		[ "$RC" = 0 ] || { _bad="$_bad $_i(exit $RC)"; continue; }
+		cmp -s in.$_i c$_i.out || _bad="$_bad $_i(wrong data)"
+	done
+	[ -z "$_bad" ] || fail "clients failed:$_bad; e.g. $(excerpt c1.out 2)"
+	still_running lis || fail "listener exited: $(excerpt lis.out)"
+}
+
+t_proxy_vsock_unix() {
+	spawn lis vsk listen unix:/tmp/u.sock --echo
+	wait_listen unix:/tmp/u.sock || fail "echo listener on unix:/tmp/u.sock not reachable: $(excerpt lis.out)"
+	spawn proxy vsk proxy vsock:any:5002 unix:/tmp/u.sock
+	wait_listen vsock:1:5002 || fail "proxy on vsock:any:5002 not reachable: $(excerpt proxy.out)"
+	for _i in 1 2 3; do
+		seq 1000 | sed "s/^/$_i:/" >in.$_i
+		run c$_i vsk connect vsock:1:5002 <in.$_i
+		[ "$RC" = 0 ] || fail "client $_i through the proxy exited $RC: $(excerpt c$_i.err)"
+		cmp -s in.$_i c$_i.out || fail "client $_i got $(wc -c <c$_i.out) bytes back, want $(wc -c <in.$_i)"
+	done
+	still_running proxy || fail "proxy exited: $(excerpt proxy.out)"
+}
+
+t_bulk_64mib() {
+	head -c 67108864 /dev/urandom >/tmp/bulk.in || skip "no room for 64 MiB in the guest's /tmp"
+	_want=$(md5sum </tmp/bulk.in | cut -d' ' -f1)
+	spawn lis vsk listen vsock:any:5003 --once -o /tmp/bulk.out
+	_t0=$(date +%s)
+	_ok=0
+	for _i in $(seq 50); do
+		timeout 200 vsk connect vsock:1:5003 </tmp/bulk.in >conn.out 2>conn.err && { _ok=1; break; }
+		sleep 0.1
+	done
+	[ "$_ok" = 1 ] || fail "vsk connect vsock:1:5003 failed: $(excerpt conn.err)"
+	wait_rc lis 300 || fail "vsk listen --once still running 30 s after the sender finished"
+	[ "$RC" = 0 ] || fail "vsk listen exited $RC: $(excerpt lis.out)"
+	echo "64 MiB in $(( $(date +%s) - _t0 )) s"
+	_got=$(md5sum </tmp/bulk.out | cut -d' ' -f1)
+	[ "$_got" = "$_want" ] ||
+		fail "md5 $_got of $(wc -c </tmp/bulk.out) bytes received, want $_want of 67108864"
+	rm -f /tmp/bulk.in /tmp/bulk.out
+}
+
+t_err_bind_cid2() {
+	expect_error l "not local" vsk listen vsock:2:6000
+}
+
+t_err_bind_port80() {
+	run who dropuid id -u
+	[ "$(cat who.out)" = 65534 ] || fail "dropuid did not drop to uid 65534: $(excerpt who.err)"
+	expect_error l "CAP_NET_BIND_SERVICE" dropuid vsk listen vsock:any:80
+}
+
+t_err_addr_in_use() {
+	spawn any vsk listen vsock:any:6001
+	wait_listen vsock:1:6001 || fail "first listener on vsock:any:6001 not reachable: $(excerpt any.out)"
+	expect_error l "any" vsk listen vsock:1:6001
+}
+
+t_err_connect_refused() {
+	expect_error c "nobody|no one|not listen|listening" vsk connect vsock:1:6999 </dev/null
+}
+
+# json_ok FILE KEY: looks like one JSON object holding "KEY" (no jq here).
+json_ok() {
+	[ "$(head -c 1 "$1")" = "{" ] || fail "--json output does not begin with '{': $(excerpt "$1")"
+	[ "$(tr -d ' \n\t\r' <"$1" | tail -c 1)" = "}" ] || fail "--json output does not end with '}'"
+	grep -q "\"$2\"" "$1" || fail "--json output has no \"$2\" key: $(excerpt "$1")"
+}
+
+# cid_case CID WORDS: vsk cid prints "Local CID: CID" first and matches WORDS.
+cid_case() {
+	run cid vsk cid
+	[ "$RC" = 0 ] || fail "vsk cid exited $RC: $(excerpt cid.err)"
+	[ "$(head -n 1 cid.out)" = "Local CID: $1" ] ||
+		fail "first line '$(head -n 1 cid.out)', want 'Local CID: $1'"
+	grep -qiE -- "$2" cid.out || fail "vsk cid output does not match /$2/"
+	run json vsk cid --json
+	[ "$RC" = 0 ] || fail "vsk cid --json exited $RC: $(excerpt json.err)"
+	json_ok json.out cid
+}
+
+check_case() {
+	run chk vsk check
+	[ "$RC" = 0 ] || fail "vsk check exited $RC where vsock is usable: $(excerpt chk.out)"
+	grep -qiE -- "$1" chk.out || fail "vsk check output does not match /$1/"
+	run json vsk check --json
+	[ "$RC" = 0 ] || fail "vsk check --json exited $RC: $(excerpt json.err)"
+	json_ok json.out "$2"
+}
+
+t_cid_loopback() { cid_case 1 "loopback"; }
+t_cid_vhost() { cid_case 2 "host|h2g|vhost"; }
+t_cid_virtio() { cid_case 1 "virtio|g2h"; }
+t_check_loopback() { check_case "loopback" usable; }
+t_check_vhost() { check_case "vhost|h2g|host" usable; }
+t_check_virtio() { check_case "virtio|g2h" usable; }
+
+t_bind_cid2_vhost() {
+	spawn lis vsk listen vsock:2:6000 --echo
+	# In this role no g2h transport exists, so CID 2 is local and the kernel
+	# takes connections to it over loopback.
+	wait_listen vsock:2:6000 || fail "listen vsock:2:6000 not reachable: $(excerpt lis.out)"
+	echo "cid two" >in
+	run c vsk connect vsock:2:6000 <in
+	[ "$RC" = 0 ] || fail "vsk connect vsock:2:6000 exited $RC: $(excerpt c.err)"
+	cmp -s in c.out || fail "echo through vsock:2:6000 returned '$(excerpt c.out)'"
+}
+
+# The seed scenario for tests/lab/demo (not in the table).
+t_demo_seed() {
+	spawn recv vsk recv vsock:any:4050
+	wait_text recv.out "listening" 50 || sleep 1
+	timeout 20 vsk send vsock:local:4050 >send.out 2>&1
+	_src=$?
+	wait_rc recv 100
+	sed 's/^/DEMO receiver| /' recv.out
+	sed 's/^/DEMO sender| /' send.out
+	[ "$_src" = 0 ] || fail "vsk send exited $_src"
+	[ "${RC:-x}" = 0 ] || fail "vsk recv exited ${RC:-(still running)}"
+}
