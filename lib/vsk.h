@@ -129,8 +129,43 @@ struct vsk_transports {
 	uint32_t local_cid;  /* from the ioctl, VSK_CID_ANY if unknown */
 	uint32_t bindable[4];/* CIDs this machine may bind (vsock_find_cid rule) */
 	int nbindable;
+	/* Added for `vsk cid` / `vsk check`. */
+	int cid_err;         /* 0, or the errno of opening /dev/vsock or the ioctl */
+	int sock_err;        /* 0, or the errno of socket(AF_VSOCK) */
+	bool virtio_dev;     /* a virtio-vsock device (virtio id 0x13) is present */
+	char virtio_dev_name[32]; /* its sysfs name, e.g. "virtio3" */
+	char role[24];       /* "guest", "host", "host+guest (nested)", "loopback only", "none" */
 };
+/* Probe this machine: the CID ioctl, module/sysfs names, and ground truth
+ * from bind() (never connect) on fresh sockets for CIDs {local, 1, 2}.
+ * Returns 0; fields say what could not be found. */
 int vsk_probe_transports(struct vsk_transports *t);
+
+/* `vsk check`: one item per kernel option, module, device node, transport
+ * and bindable CID, each with a status and the exact fixes for a gap. */
+enum vsk_check_status { VSK_CHECK_OK, VSK_CHECK_WARN, VSK_CHECK_MISSING };
+#define VSK_CHECK_FIX_MAX  4
+#define VSK_CHECK_ITEM_MAX 48
+struct vsk_check_item {
+	const char *group;    /* "config", "guest-modules", "host-modules", "devices", "transports", "bind" */
+	char name[48];        /* "CONFIG_VSOCKETS", "vhost_vsock", "/dev/vsock", "g2h", "CID 2" */
+	enum vsk_check_status status;
+	char detail[160];     /* "y (built in)", "loaded", "char 10:258, mode 0600", ... */
+	char fix[VSK_CHECK_FIX_MAX][224];
+	int nfix;
+};
+struct vsk_check_report {
+	struct vsk_transports t;
+	char config_source[160]; /* the config file read, "" if none was readable */
+	struct vsk_check_item item[VSK_CHECK_ITEM_MAX];
+	int nitem;
+	bool usable;          /* AF_VSOCK works and a transport can carry traffic */
+	char verdict[192];    /* one sentence: why usable or not */
+};
+/* Fill *R (large: allocate it).  Returns 0 or -errno (-ENOMEM). */
+int vsk_check(struct vsk_check_report *r);
+/* "ok", "warn", "missing". */
+const char *vsk_check_status_name(enum vsk_check_status s);
 
 #ifdef __cplusplus
 }
