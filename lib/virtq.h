@@ -47,6 +47,16 @@ void *vu_gpa_to_va(const struct vu_mem *m, uint64_t gpa, uint64_t len);
 /* Same for a front-end virtual address (SET_VRING_ADDR). */
 void *vu_qva_to_va(const struct vu_mem *m, uint64_t qva, uint64_t len);
 
+/* Decode one 32-byte region description (gpa, size, qva, mmap_offset;
+ * le64 each) into *R and mmap it MAP_SHARED from FD (FD is not closed).
+ * 0, or -errno with WHY saying what was wrong. */
+int vu_mem_map_region(struct vu_region *r, const uint8_t raw[32], int fd, char *why, size_t whylen);
+void vu_mem_unmap_region(struct vu_region *r);
+/* Unmap every region, n = 0. */
+void vu_mem_clear(struct vu_mem *m);
+/* Index of a region of M other than R whose gpa range overlaps R, or -1. */
+int vu_mem_overlap(const struct vu_mem *m, const struct vu_region *r);
+
 /* --------------------------------------------------------- virtqueue */
 
 #define VQ_MAX_NUM 32768u /* largest ring (a power of two) */
