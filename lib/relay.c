@@ -1,0 +1,696 @@
+/* relay: the one bidirectional pump (model in relay.h).
+ *
+ * Every fd of a pair is in the epoll set once, edge-triggered, with a
+ * pointer to its record; any event pumps both directions of its pair until
+ * each is blocked (EAGAIN on its read or its write), has ended, or has used
+ * its turn.  Because a direction only stops on EAGAIN or a full buffer,
+ * the next edge (or the other fd's edge) always brings it back: nothing
+ * waits on an edge that already happened.  A pair that used its turn goes
+ * on the ready list and is pumped again after the next epoll_wait(0), so
+ * fds that are always ready (regular files, which epoll refuses) cannot
+ * starve the rest.
+ *
+ * Buffers are filled only when empty and drained completely before the
+ * next read: the shape a splice() through a pipe will have.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "relay.h"
+
+#define RELAY_MAX_EVENTS 64
+/* Chunks one direction moves per turn before other pairs get theirs. */
+#define RELAY_TURN_CHUNKS 16
+
+#define ROLE_RD 1u
+#define ROLE_WR 2u
+
+/* First member of every record the epoll set points at. */
+enum rec_kind { REC_FD = 1, REC_WATCH };
+
+struct relay_pair;
+
+struct relay_fd {
+	enum rec_kind kind;
+	struct relay_pair *p;
+	int fd;
+	int oflags;     /* file status flags to give back before close, -1: untouched */
+	bool sock;
+	bool seqpacket;
+	bool polled;    /* in the epoll set (epoll refuses regular files) */
+	unsigned roles;
+};
+
+struct relay_watch {
+	enum rec_kind kind;
+	int fd;
+	relay_watch_fn fn;
+	void *ctx;
+	bool dead;
+	struct relay_watch *next;
+};
+
+struct relay_dir {
+	int src, dst;   /* index into pair->fds, -1: none */
+	relay_sink_fn sink;
+	void *sink_ctx;
+	char *buf;
+	size_t cap, off, len;
+	bool msg;       /* message at a time (SEQPACKET to SEQPACKET) */
+	bool eof;       /* the source ended */
+	bool done;      /* ... and that was passed on */
+	uint64_t bytes;
+};
+
+struct relay_pair {
+	struct relay *r;
+	struct relay_pair *prev, *next; /* r->pairs, then r->dead */
+	struct relay_pair *ready_next;
+	bool queued, dead;
+	int id;
+	void *udata;
+	struct relay_fd fds[4];
+	int nfd;
+	struct relay_dir dir[2];        /* 0: A->B, 1: B->A */
+};
+
+struct relay {
+	int epfd;
+	relay_event_fn fn;
+	void *ctx;
+	struct relay_pair *pairs;       /* alive */
+	struct relay_pair *dead;        /* ended; freed at the end of a round */
+	struct relay_pair *ready;       /* pumped without waiting for an event */
+	struct relay_watch *watches;
+	int npairs, nwatch;
+	int next_id;
+	bool stop;
+};
+
+int relay_new(struct relay **rp, relay_event_fn fn, void *ctx)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+
+	*rp = NULL;
+	if (r == NULL)
+		return -ENOMEM;
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0) {
+		int rc = -errno;
+		free(r);
+		return rc;
+	}
+	r->fn = fn;
+	r->ctx = ctx;
+	*rp = r;
+	return 0;
+}
+
+static void fd_close(struct relay *r, struct relay_fd *f)
+{
+	if (f->fd < 0)
+		return;
+	/* DEL before close: a dup elsewhere would keep the registration alive. */
+	if (f->polled)
+		epoll_ctl(r->epfd, EPOLL_CTL_DEL, f->fd, NULL);
+	f->polled = false;
+	if (f->oflags >= 0)
+		fcntl(f->fd, F_SETFL, f->oflags);
+	close(f->fd); /* no retry on EINTR: Linux has closed it anyway */
+	f->fd = -1;
+}
+
+static void pair_close_fds(struct relay_pair *p, bool reset)
+{
+	static const struct linger rst = { 1, 0 };
+
+	for (int i = 0; i < p->nfd; i++) {
+		struct relay_fd *f = &p->fds[i];
+		/* A reset must not look like a clean EOF to a TCP peer. */
+		if (reset && f->sock && f->fd >= 0)
+			setsockopt(f->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+		fd_close(p->r, f);
+	}
+}
+
+static void pair_free(struct relay_pair *p)
+{
+	free(p->dir[0].buf);
+	free(p->dir[1].buf);
+	free(p);
+}
+
+static void unlink_pair(struct relay_pair **head, struct relay_pair *p)
+{
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		*head = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+}
+
+static void push_pair(struct relay_pair **head, struct relay_pair *p)
+{
+	p->prev = NULL;
+	p->next = *head;
+	if (*head != NULL)
+		(*head)->prev = p;
+	*head = p;
+}
+
+static void queue_pair(struct relay_pair *p)
+{
+	if (p->queued || p->dead)
+		return;
+	p->queued = true;
+	p->ready_next = p->r->ready;
+	p->r->ready = p;
+}
+
+static void fill_info(const struct relay_pair *p, struct relay_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->id = p->id;
+	info->udata = p->udata;
+	info->a_to_b = p->dir[0].bytes;
+	info->b_to_a = p->dir[1].bytes;
+}
+
+static void pair_end(struct relay_pair *p, int err, const char *op, char side)
+{
+	struct relay *r = p->r;
+	struct relay_info info;
+
+	pair_close_fds(p, err != 0);
+	unlink_pair(&r->pairs, p);
+	push_pair(&r->dead, p);
+	p->dead = true;
+	r->npairs--;
+	fill_info(p, &info);
+	info.err = err;
+	info.op = op;
+	info.side = side;
+	if (r->fn != NULL)
+		r->fn(r->ctx, RELAY_DONE, &info);
+}
+
+/* > 0 bytes, 0 EOF, -EAGAIN, or -errno. */
+static ssize_t src_read(const struct relay_fd *f, struct relay_dir *d)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (d->msg) {
+			struct iovec iov = { .iov_base = d->buf, .iov_len = d->cap };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+			n = recvmsg(f->fd, &mh, MSG_DONTWAIT);
+			/* Never forward part of a message as if it were whole. */
+			if (n >= 0 && (mh.msg_flags & MSG_TRUNC))
+				return -EMSGSIZE;
+		} else if (f->sock) {
+			n = recv(f->fd, d->buf, d->cap, MSG_DONTWAIT);
+		} else {
+			n = read(f->fd, d->buf, d->cap);
+		}
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+/* Bytes written (> 0), -EAGAIN, or -errno. */
+static ssize_t dst_write(const struct relay_fd *f, const char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (f->sock)
+			n = send(f->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			n = write(f->fd, buf, len);
+		if (n > 0)
+			return n;
+		if (n == 0)
+			return -EIO; /* write() of len > 0 returning 0: no progress ever */
+		if (errno == EINTR)
+			continue;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+/* Pass the source's EOF on to the destination. */
+static int dir_finish(struct relay_pair *p, struct relay_dir *d)
+{
+	struct relay_fd *f;
+
+	d->done = true;
+	if (d->dst < 0)
+		return d->sink != NULL ? d->sink(d->sink_ctx, NULL, 0) : 0;
+	f = &p->fds[d->dst];
+	if (f->fd < 0)
+		return 0;
+	if (f->sock) {
+		/* ENOTCONN: the peer is gone already, nothing left to tell it. */
+		if (shutdown(f->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+			return -errno;
+		return 0;
+	}
+	/* A pipe or stdout only learns of EOF by close; a fd that is also read
+	 * from (a tty) cannot be half-closed and stays until the pair ends. */
+	if (!(f->roles & ROLE_RD))
+		fd_close(p->r, f);
+	return 0;
+}
+
+/* Move data in direction DI until it blocks or ends (0), uses its turn
+ * (1), or fails (-errno, with *OP and *SIDE naming the failed call). */
+static int dir_run(struct relay_pair *p, int di, const char **op, char *side)
+{
+	struct relay_dir *d = &p->dir[di];
+	char src_side = di == 0 ? 'a' : 'b', dst_side = di == 0 ? 'b' : 'a';
+
+	for (int turn = 0; turn < RELAY_TURN_CHUNKS; turn++) {
+		ssize_t n;
+		int rc;
+
+		if (d->done)
+			return 0;
+		while (d->len > 0) {
+			if (d->dst < 0) {
+				rc = d->sink(d->sink_ctx, d->buf + d->off, d->len);
+				if (rc < 0) {
+					*op = "sink";
+					*side = dst_side;
+					return rc;
+				}
+				n = (ssize_t)d->len;
+			} else {
+				n = dst_write(&p->fds[d->dst], d->buf + d->off, d->len);
+				if (n == -EAGAIN)
+					return 0;
+				if (n < 0) {
+					*op = "write";
+					*side = dst_side;
+					return (int)n;
+				}
+			}
+			d->off += (size_t)n;
+			d->len -= (size_t)n;
+			d->bytes += (uint64_t)n;
+		}
+		d->off = 0;
+		if (d->eof) {
+			rc = dir_finish(p, d);
+			if (rc < 0) {
+				*op = d->dst < 0 ? "sink" : "shutdown";
+				*side = dst_side;
+				return rc;
+			}
+			return 0;
+		}
+		n = src_read(&p->fds[d->src], d);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0) {
+			*op = "read";
+			*side = src_side;
+			return (int)n;
+		}
+		if (n == 0)
+			d->eof = true;
+		d->len = (size_t)n;
+	}
+	return 1;
+}
+
+static void pair_pump(struct relay_pair *p)
+{
+	const char *op = NULL;
+	char side = 0;
+	int more = 0;
+
+	for (int i = 0; i < 2; i++) {
+		int rc = dir_run(p, i, &op, &side);
+		if (rc < 0) {
+			pair_end(p, -rc, op, side);
+			return;
+		}
+		more |= rc;
+	}
+	if (p->dir[0].done && p->dir[1].done)
+		pair_end(p, 0, NULL, 0);
+	else if (more)
+		queue_pair(p);
+}
+
+static int fd_index(struct relay_pair *p, int fd, unsigned role)
+{
+	struct relay_fd *f;
+
+	for (int i = 0; i < p->nfd; i++)
+		if (p->fds[i].fd == fd) {
+			p->fds[i].roles |= role;
+			return i;
+		}
+	f = &p->fds[p->nfd];
+	f->kind = REC_FD;
+	f->p = p;
+	f->fd = fd;
+	f->oflags = -1;
+	f->roles = role;
+	return p->nfd++;
+}
+
+/* Learn what the fd is, make it non-blocking, put it in the epoll set. */
+static int fd_setup(struct relay *r, struct relay_fd *f, const int *saved)
+{
+	struct epoll_event ev = { .data.ptr = f };
+	struct stat st;
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	if (fstat(f->fd, &st) < 0)
+		return -errno;
+	f->sock = S_ISSOCK(st.st_mode);
+	if (f->sock && getsockopt(f->fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0)
+		f->seqpacket = type == SOCK_SEQPACKET;
+	/* Sockets get MSG_DONTWAIT per call; others need the flag, given back
+	 * at close since it is shared with whoever else holds the file. */
+	if (!f->sock && !S_ISREG(st.st_mode) && !(*saved & O_NONBLOCK)) {
+		if (fcntl(f->fd, F_SETFL, *saved | O_NONBLOCK) < 0)
+			return -errno;
+		f->oflags = *saved;
+	}
+	ev.events = EPOLLET;
+	if (f->roles & ROLE_RD)
+		ev.events |= EPOLLIN | EPOLLRDHUP;
+	if (f->roles & ROLE_WR)
+		ev.events |= EPOLLOUT;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, f->fd, &ev) < 0) {
+		if (errno != EPERM)
+			return -errno;
+		return 0; /* regular file or the like: always ready, never polled */
+	}
+	f->polled = true;
+	return 0;
+}
+
+static void close_ends(const struct relay_end *a, const struct relay_end *b)
+{
+	int fds[4] = { a->rd, a->wr, b->rd, b->wr };
+
+	for (int i = 0; i < 4; i++) {
+		bool seen = false;
+		for (int j = 0; j < i; j++)
+			seen |= fds[j] == fds[i];
+		if (fds[i] >= 0 && !seen)
+			close(fds[i]);
+	}
+}
+
+static int dir_setup(struct relay_pair *p, struct relay_dir *d, const struct relay_end *from,
+		     const struct relay_end *to)
+{
+	d->src = from->rd >= 0 ? fd_index(p, from->rd, ROLE_RD) : -1;
+	d->dst = to->wr >= 0 ? fd_index(p, to->wr, ROLE_WR) : -1;
+	d->sink = to->wr < 0 ? to->sink : NULL;
+	d->sink_ctx = to->sink_ctx;
+	if (d->src < 0) {
+		d->eof = true; /* nothing to send: pass the EOF on at once */
+		return 0;
+	}
+	if (d->dst < 0 && d->sink == NULL)
+		return -EINVAL;
+	return 0;
+}
+
+static int dir_alloc(struct relay_pair *p, struct relay_dir *d)
+{
+	const struct relay_fd *s;
+
+	if (d->src < 0)
+		return 0;
+	s = &p->fds[d->src];
+	d->msg = s->seqpacket && (d->dst < 0 || p->fds[d->dst].seqpacket);
+	d->cap = d->msg ? RELAY_BUF_MESSAGE : RELAY_BUF_STREAM;
+	d->buf = malloc(d->cap);
+	return d->buf != NULL ? 0 : -ENOMEM;
+}
+
+int relay_add(struct relay *r, const struct relay_end *a, const struct relay_end *b, void *udata)
+{
+	struct relay_pair *p = NULL;
+	struct relay_info info;
+	int saved[4];
+	int rc;
+
+	if (a->rd < 0 && b->rd < 0) {
+		rc = -EINVAL;
+		goto fail_ends;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		rc = -ENOMEM;
+		goto fail_ends;
+	}
+	p->r = r;
+	p->udata = udata;
+	rc = dir_setup(p, &p->dir[0], a, b);
+	if (rc == 0)
+		rc = dir_setup(p, &p->dir[1], b, a);
+	if (rc < 0)
+		goto fail_ends;
+	/* All flags first: 0 and 1 may share one file (a tty). */
+	for (int i = 0; i < p->nfd; i++) {
+		saved[i] = fcntl(p->fds[i].fd, F_GETFL);
+		if (saved[i] < 0) {
+			rc = -errno;
+			goto fail_ends;
+		}
+	}
+	for (int i = 0; i < p->nfd && rc == 0; i++)
+		rc = fd_setup(r, &p->fds[i], &saved[i]);
+	for (int i = 0; i < 2 && rc == 0; i++)
+		rc = dir_alloc(p, &p->dir[i]);
+	if (rc < 0)
+		goto fail_pair;
+	p->id = r->next_id;
+	r->next_id = r->next_id == INT_MAX ? 0 : r->next_id + 1;
+	push_pair(&r->pairs, p);
+	r->npairs++;
+	queue_pair(p); /* a first pump: data may be waiting already */
+	if (r->fn != NULL) {
+		fill_info(p, &info);
+		r->fn(r->ctx, RELAY_NEW, &info);
+	}
+	return p->id;
+
+fail_pair:
+	pair_close_fds(p, false);
+	pair_free(p);
+	return rc;
+fail_ends:
+	close_ends(a, b);
+	if (p != NULL)
+		pair_free(p);
+	return rc;
+}
+
+int relay_watch(struct relay *r, int fd, relay_watch_fn fn, void *ctx)
+{
+	struct relay_watch *w = calloc(1, sizeof(*w));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (w == NULL)
+		return -ENOMEM;
+	w->kind = REC_WATCH;
+	w->fd = fd;
+	w->fn = fn;
+	w->ctx = ctx;
+	ev.data.ptr = w;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int rc = -errno;
+		free(w);
+		return rc;
+	}
+	w->next = r->watches;
+	r->watches = w;
+	r->nwatch++;
+	return 0;
+}
+
+int relay_unwatch(struct relay *r, int fd)
+{
+	for (struct relay_watch *w = r->watches; w != NULL; w = w->next)
+		if (!w->dead && w->fd == fd) {
+			epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
+			/* Freed after the round: an event for it may be pending. */
+			w->dead = true;
+			r->nwatch--;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* Free what ended during the round, now that no event can point at it. */
+static void reap(struct relay *r)
+{
+	struct relay_pair **pp = &r->ready;
+	struct relay_watch **wp = &r->watches;
+
+	while (*pp != NULL) {
+		if ((*pp)->dead)
+			*pp = (*pp)->ready_next;
+		else
+			pp = &(*pp)->ready_next;
+	}
+	while (r->dead != NULL) {
+		struct relay_pair *p = r->dead;
+		unlink_pair(&r->dead, p);
+		pair_free(p);
+	}
+	while (*wp != NULL) {
+		struct relay_watch *w = *wp;
+		if (w->dead) {
+			*wp = w->next;
+			free(w);
+		} else {
+			wp = &w->next;
+		}
+	}
+}
+
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+static void dispatch(void *ptr)
+{
+	enum rec_kind kind = *(enum rec_kind *)ptr;
+
+	if (kind == REC_WATCH) {
+		struct relay_watch *w = ptr;
+		if (!w->dead)
+			w->fn(w->ctx, w->fd);
+	} else {
+		struct relay_fd *f = ptr;
+		if (!f->p->dead)
+			pair_pump(f->p);
+	}
+}
+
+int relay_run(struct relay *r, int timeout_ms)
+{
+	struct epoll_event ev[RELAY_MAX_EVENTS];
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r->stop = false;
+	while (!r->stop && (r->npairs > 0 || r->nwatch > 0)) {
+		struct relay_pair *list;
+		int wait = -1, n;
+
+		if (timeout_ms >= 0) {
+			long left = timeout_ms - elapsed_ms(&t0);
+			if (left <= 0)
+				return -ETIMEDOUT;
+			wait = (int)left;
+		}
+		if (r->ready != NULL)
+			wait = 0;
+		n = epoll_wait(r->epfd, ev, RELAY_MAX_EVENTS, wait);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		for (int i = 0; i < n; i++)
+			dispatch(ev[i].data.ptr);
+		list = r->ready;
+		r->ready = NULL;
+		while (list != NULL) {
+			struct relay_pair *p = list;
+			list = p->ready_next;
+			p->queued = false;
+			if (!p->dead)
+				pair_pump(p);
+		}
+		reap(r);
+	}
+	return 0;
+}
+
+void relay_stop(struct relay *r)
+{
+	r->stop = true;
+}
+
+int relay_count(const struct relay *r)
+{
+	return r->npairs;
+}
+
+void relay_free(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	while (r->pairs != NULL) {
+		struct relay_pair *p = r->pairs;
+		pair_close_fds(p, false);
+		p->dead = true;
+		unlink_pair(&r->pairs, p);
+		push_pair(&r->dead, p);
+	}
+	for (struct relay_watch *w = r->watches; w != NULL; w = w->next)
+		w->dead = true;
+	reap(r);
+	close(r->epfd);
+	free(r);
+}
+
+static void pump_done(void *ctx, enum relay_event ev, const struct relay_info *info)
+{
+	if (ev == RELAY_DONE)
+		*(struct relay_info *)ctx = *info;
+}
+
+int relay_pump(const struct relay_end *a, const struct relay_end *b, struct relay_info *info)
+{
+	struct relay_info got;
+	struct relay *r = NULL;
+	int rc;
+
+	memset(&got, 0, sizeof(got));
+	rc = relay_new(&r, pump_done, &got);
+	if (rc < 0) {
+		close_ends(a, b);
+		goto out;
+	}
+	rc = relay_add(r, a, b, NULL);
+	if (rc >= 0)
+		rc = relay_run(r, -1);
+	if (rc == 0 && got.err != 0)
+		rc = -got.err;
+out:
+	relay_free(r);
+	if (info != NULL)
+		*info = got;
+	return rc;
+}

@@ -1,0 +1,86 @@
+/* relay: the one bidirectional pump (internal to libvsk and the CLI).
+ *
+ * Many pairs of endpoints in one thread over one edge-triggered epoll.
+ * Each endpoint has a read fd and a write fd: the same socket twice, 0/1
+ * for stdio, two pipes for a child process.  Data flows A->B and B->A
+ * independently through a bounded buffer each (no reading while it is
+ * full).  EOF on one side's read fd becomes shutdown(SHUT_WR) of the other
+ * side's write fd (close() if it is not a socket) once the buffered bytes
+ * are written.  A pair ends when both directions ended, or at the first
+ * error: then every fd of the pair is closed at once (TCP sockets with a
+ * RST), a reset rather than silent loss.
+ *
+ * When both fds of a direction are SOCK_SEQPACKET sockets, that direction
+ * moves one whole message at a time, so boundaries survive (an empty
+ * message reads as EOF).
+ *
+ * The relay owns the fds it is given and closes each once.  Non-socket fds
+ * are switched to O_NONBLOCK and given back their flags before close.
+ * Writes to a pipe can raise SIGPIPE: callers using pipes ignore it.
+ */
+#ifndef VSK_RELAY_H
+#define VSK_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RELAY_BUF_STREAM  (64u * 1024)  /* per direction */
+#define RELAY_BUF_MESSAGE (256u * 1024) /* largest SEQPACKET message relayed */
+
+struct relay;
+
+/* Data written into a sink instead of a write fd: BUF/LEN is one chunk
+ * (one message in message mode); LEN 0 (BUF NULL) means EOF.  Returns 0 or
+ * -errno (which resets the pair).  It may block: that stalls the relay. */
+typedef int (*relay_sink_fn)(void *ctx, const void *buf, size_t len);
+
+struct relay_end {
+	int rd;             /* read fd, -1: this side sends nothing */
+	int wr;             /* write fd, -1: none (then sink, or receives nothing) */
+	relay_sink_fn sink; /* used when WR is -1 */
+	void *sink_ctx;
+};
+
+enum relay_event {
+	RELAY_NEW,  /* from relay_add() */
+	RELAY_DONE, /* the pair ended and its fds are closed */
+};
+
+struct relay_info {
+	int id;             /* from relay_add() */
+	void *udata;
+	uint64_t a_to_b;    /* bytes written to B (read from A) */
+	uint64_t b_to_a;
+	int err;            /* RELAY_DONE: 0 both ways ended at EOF, else positive errno */
+	char side;          /* 'a' or 'b': the side whose fd failed, 0 if none */
+	const char *op;     /* "read", "write", "shutdown", "sink" or NULL */
+};
+
+typedef void (*relay_event_fn)(void *ctx, enum relay_event ev, const struct relay_info *info);
+typedef void (*relay_watch_fn)(void *ctx, int fd);
+
+/* New relay; FN (may be NULL) hears of every pair's start and end. */
+int relay_new(struct relay **rp, relay_event_fn fn, void *ctx);
+/* Close every fd still owned, free R (NULL is fine). */
+void relay_free(struct relay *r);
+/* Add a pair.  A direction exists when its source has a read fd; its
+ * destination then needs a write fd or a sink.  From now on the relay owns
+ * all the fds (also on failure, when they are closed).  Returns the pair
+ * id (>= 0) or -errno. */
+int relay_add(struct relay *r, const struct relay_end *a, const struct relay_end *b, void *udata);
+/* Call FN(CTX, FD) whenever FD is readable (level-triggered), e.g. for a
+ * listening socket.  FD stays the caller's. */
+int relay_watch(struct relay *r, int fd, relay_watch_fn fn, void *ctx);
+int relay_unwatch(struct relay *r, int fd);
+/* Serve until no pair and no watch is left, or relay_stop().  TIMEOUT_MS
+ * < 0: no limit; else -ETIMEDOUT once it has passed.  0 or -errno. */
+int relay_run(struct relay *r, int timeout_ms);
+/* Make relay_run() return after the current round (callable from callbacks). */
+void relay_stop(struct relay *r);
+/* Pairs alive. */
+int relay_count(const struct relay *r);
+/* One pair start to end (the connect case).  Fills *INFO if given.
+ * Returns 0, or -errno of the reset or of the setup. */
+int relay_pump(const struct relay_end *a, const struct relay_end *b, struct relay_info *info);
+
+#endif
