@@ -1,0 +1,707 @@
+/* print: tcpdump-compatible lines, decoded headers, hex, JSON, --conns. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "print.h"
+
+/* ---------------------------------------------------------------- pbuf */
+
+int pbuf_init(struct pbuf *b, size_t cap)
+{
+	memset(b, 0, sizeof(*b));
+	b->p = malloc(cap ? cap : 4096);
+	if (b->p == NULL)
+		return b->err = -ENOMEM;
+	b->cap = cap ? cap : 4096;
+	return 0;
+}
+
+void pbuf_free(struct pbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Room for N more bytes; false (and err set) if it cannot be had. */
+static bool room(struct pbuf *b, size_t n)
+{
+	size_t nc;
+	char *np;
+
+	if (b->err != 0)
+		return false;
+	if (b->cap - b->len >= n)
+		return true;
+	nc = b->cap ? b->cap : 4096;
+	while (nc - b->len < n) {
+		if (nc > SIZE_MAX / 2) {
+			b->err = -ENOMEM;
+			return false;
+		}
+		nc *= 2;
+	}
+	np = realloc(b->p, nc);
+	if (np == NULL) {
+		b->err = -ENOMEM;
+		return false;
+	}
+	b->p = np;
+	b->cap = nc;
+	return true;
+}
+
+static void put(struct pbuf *b, const char *s, size_t n)
+{
+	if (!room(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void puts_(struct pbuf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+static void putc_(struct pbuf *b, char c)
+{
+	if (room(b, 1))
+		b->p[b->len++] = c;
+}
+
+/* Decimal without printf: this runs several times per packet. */
+static void putu(struct pbuf *b, uint64_t v)
+{
+	char t[20];
+	int i = 20;
+
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	put(b, t + i, (size_t)(20 - i));
+}
+
+/* V as exactly W digits (zero padded; W <= 20). */
+static void putu_w(struct pbuf *b, uint64_t v, int w)
+{
+	char t[20];
+
+	for (int i = w - 1; i >= 0; i--) {
+		t[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	put(b, t, (size_t)w);
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+/* ------------------------------------------------------------- context */
+
+struct side {
+	uint64_t bytes, pkts;
+	uint32_t tx_cnt;         /* payload bytes sent (u32 wrap, as the kernel) */
+	uint32_t buf_alloc, fwd_cnt;
+	bool credit_known;       /* this side has advertised its credit */
+	uint32_t stalls;         /* sent with zero peer credit, or CREDIT_REQUEST */
+	uint32_t full;           /* a send that used up the peer's last credit */
+};
+
+enum { END_OPEN, END_SHUTDOWN, END_RST };
+
+struct conn {
+	uint64_t cid[2];         /* [0] = first seen sender (initiator if REQUEST) */
+	uint32_t port[2];
+	uint16_t type;
+	bool used, dead;         /* dead: superseded by a later connection */
+	bool seen_req;           /* saw the REQUEST: byte counters are exact */
+	uint8_t end;
+	uint32_t order;          /* creation order for the table */
+	struct timeval first, last;
+	struct side s[2];        /* s[i]: what endpoint i sent */
+};
+
+struct print_ctx {
+	struct print_opts o;
+	time_t blk;              /* start of the 15-minute block OFF is valid for */
+	long off;                /* UTC offset of that block */
+	bool blk_valid;
+	struct conn *ct;         /* open-addressing table */
+	size_t ncap, nused;
+	uint32_t norder;
+};
+
+#define CONNS_MAX (1u << 22) /* bound memory on hostile captures */
+
+int print_ctx_new(const struct print_opts *o, struct print_ctx **cp)
+{
+	struct print_ctx *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->o = *o;
+	*cp = c;
+	return 0;
+}
+
+void print_ctx_free(struct print_ctx *c)
+{
+	if (c == NULL)
+		return;
+	free(c->ct);
+	free(c);
+}
+
+/* --------------------------------------------------------------- lines */
+
+/* HH:MM:SS.uuuuuu as tcpdump prints it.  localtime_r() is slow, so the UTC
+ * offset is looked up once per 15-minute block (DST moves on such
+ * boundaries). */
+static void put_ts(struct print_ctx *c, struct pbuf *b, const struct timeval *ts)
+{
+	time_t s = ts->tv_sec;
+	long long day;
+
+	if (!c->blk_valid || s < c->blk || s >= c->blk + 900) {
+		struct tm tm;
+
+		c->blk = s - (((s % 900) + 900) % 900);
+		c->off = 0;
+		if (!c->o.utc && localtime_r(&c->blk, &tm) != NULL)
+			c->off = tm.tm_gmtoff;
+		c->blk_valid = true;
+	}
+	day = (((long long)s + c->off) % 86400 + 86400) % 86400;
+	putu_w(b, (uint64_t)(day / 3600), 2);
+	putc_(b, ':');
+	putu_w(b, (uint64_t)(day / 60 % 60), 2);
+	putc_(b, ':');
+	putu_w(b, (uint64_t)(day % 60), 2);
+	putc_(b, '.');
+	putu_w(b, (uint64_t)ts->tv_usec % 1000000u, 6);
+}
+
+static void put_name(struct pbuf *b, const struct wire_name *t, uint32_t v)
+{
+	char tmp[32];
+
+	puts_(b, wire_name_or(t, v, tmp, sizeof(tmp)));
+}
+
+static void put_hex(struct pbuf *b, const uint8_t *p, size_t n, bool ascii)
+{
+	for (size_t off = 0; off < n; off += 16) {
+		size_t m = n - off < 16 ? n - off : 16;
+		size_t col = 0;
+
+		if (!room(b, 96))
+			return;
+		put(b, "\t0x", 3);
+		for (int sh = 12; sh >= 0; sh -= 4)
+			putc_(b, hexd[(off >> sh) & 0xf]);
+		putc_(b, ':');
+		putc_(b, ' ');
+		for (size_t i = 0; i < m; i++) {
+			if (i % 2 == 0) {
+				putc_(b, ' ');
+				col++;
+			}
+			putc_(b, hexd[p[off + i] >> 4]);
+			putc_(b, hexd[p[off + i] & 0xf]);
+			col += 2;
+		}
+		if (ascii) {
+			for (; col < 40; col++)
+				putc_(b, ' ');
+			putc_(b, ' ');
+			putc_(b, ' ');
+			for (size_t i = 0; i < m; i++) {
+				uint8_t ch = p[off + i];
+
+				putc_(b, ch >= 0x20 && ch < 0x7f ? (char)ch : '.');
+			}
+		}
+		putc_(b, '\n');
+	}
+}
+
+static void put_json_hex(struct pbuf *b, const uint8_t *p, size_t n)
+{
+	if (!room(b, 2 * n + 2))
+		return;
+	putc_(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		b->p[b->len++] = hexd[p[i] >> 4];
+		b->p[b->len++] = hexd[p[i] & 0xf];
+	}
+	putc_(b, '"');
+}
+
+static void put_json_ts(struct pbuf *b, const struct timeval *ts)
+{
+	if (ts->tv_sec < 0)
+		putc_(b, '-');
+	putu(b, (uint64_t)(ts->tv_sec < 0 ? -(long long)ts->tv_sec : ts->tv_sec));
+	putc_(b, '.');
+	putu_w(b, (uint64_t)ts->tv_usec % 1000000u, 6);
+}
+
+static void json_kv_u(struct pbuf *b, const char *k, uint64_t v)
+{
+	putc_(b, ',');
+	putc_(b, '"');
+	puts_(b, k);
+	puts_(b, "\":");
+	putu(b, v);
+}
+
+static void json_kv_name(struct pbuf *b, const char *k, const struct wire_name *t, uint32_t v)
+{
+	putc_(b, ',');
+	putc_(b, '"');
+	puts_(b, k);
+	puts_(b, "\":\"");
+	put_name(b, t, v);
+	putc_(b, '"');
+}
+
+static void print_json(struct print_ctx *c, struct pbuf *b, const struct timeval *ts,
+		       uint32_t caplen, uint32_t len, const struct wire_rec *r)
+{
+	puts_(b, "{\"record\":\"packet\",\"ts\":");
+	put_json_ts(b, ts);
+	json_kv_u(b, "caplen", caplen);
+	json_kv_u(b, "len", len);
+	puts_(b, r->truncated ? ",\"truncated\":true" : ",\"truncated\":false");
+	if (r->has_mon) {
+		json_kv_name(b, "transport", wire_transports, r->mon.transport);
+		json_kv_name(b, "op", wire_mon_ops, r->mon.op);
+		json_kv_u(b, "src_cid", r->mon.src_cid);
+		json_kv_u(b, "src_port", r->mon.src_port);
+		json_kv_u(b, "dst_cid", r->mon.dst_cid);
+		json_kv_u(b, "dst_port", r->mon.dst_port);
+		json_kv_u(b, "hdr_len", r->mon.len);
+	}
+	if (r->has_virtio) {
+		char fl[64];
+		const struct wire_virtio *v = &r->virtio;
+
+		puts_(b, ",\"virtio\":{\"type\":\"");
+		put_name(b, wire_types, v->type);
+		putc_(b, '"');
+		json_kv_name(b, "op", wire_ops, v->op);
+		json_kv_u(b, "flags", v->flags);
+		puts_(b, ",\"flags_str\":\"");
+		puts_(b, wire_flags_str(v->op, v->type, v->flags, fl, sizeof(fl)));
+		putc_(b, '"');
+		json_kv_u(b, "len", v->len);
+		json_kv_u(b, "buf_alloc", v->buf_alloc);
+		json_kv_u(b, "fwd_cnt", v->fwd_cnt);
+		putc_(b, '}');
+	}
+	if (r->has_mon)
+		json_kv_u(b, "payload_len", r->payload_len);
+	if (c->o.hex != PRINT_HEX_NONE) {
+		puts_(b, ",\"payload\":");
+		if (r->has_mon)
+			put_json_hex(b, r->payload, r->payload_len);
+		else
+			puts_(b, "null");
+	}
+	puts_(b, "}\n");
+}
+
+static void print_verbose(struct pbuf *b, const struct wire_rec *r)
+{
+	char fl[64];
+	const struct wire_virtio *v = &r->virtio;
+
+	if (!r->has_mon)
+		return;
+	if (!r->has_virtio) {
+		puts_(b, "\ttransport header ");
+		putu(b, r->thdr_len);
+		puts_(b, " of ");
+		putu(b, r->mon.len);
+		puts_(b, r->mon.transport == WIRE_TRANSPORT_VIRTIO ?
+		      " bytes (virtio needs 44) [truncated]\n" : " bytes, not decoded\n");
+		return;
+	}
+	puts_(b, "\ttype ");
+	put_name(b, wire_types, v->type);
+	puts_(b, ", op ");
+	put_name(b, wire_ops, v->op);
+	puts_(b, ", flags ");
+	puts_(b, wire_flags_str(v->op, v->type, v->flags, fl, sizeof(fl)));
+	puts_(b, ", len ");
+	putu(b, v->len);
+	if (v->len != r->payload_len) {
+		puts_(b, " (captured ");
+		putu(b, r->payload_len);
+		putc_(b, ')');
+	}
+	puts_(b, ", buf_alloc ");
+	putu(b, v->buf_alloc);
+	puts_(b, ", fwd_cnt ");
+	putu(b, v->fwd_cnt);
+	if (r->mon.len != WIRE_VIRTIO_HDR_LEN) {
+		puts_(b, ", hdr_len ");
+		putu(b, r->mon.len);
+	}
+	putc_(b, '\n');
+}
+
+void print_rec(struct print_ctx *c, struct pbuf *b, const struct timeval *ts,
+	       uint32_t caplen, uint32_t len, const struct wire_rec *r)
+{
+	if (c->o.json) {
+		print_json(c, b, ts, caplen, len, r);
+		return;
+	}
+	put_ts(c, b, ts);
+	if (!r->has_mon) {
+		puts_(b, " [truncated], length ");
+		putu(b, caplen);
+		putc_(b, '\n');
+		return;
+	}
+	/* Same words and order as tcpdump's vsock printer, which prints the
+	 * captured length. */
+	putc_(b, ' ');
+	put_name(b, wire_transports, r->mon.transport);
+	putc_(b, ' ');
+	putu(b, r->mon.src_cid);
+	putc_(b, '.');
+	putu(b, r->mon.src_port);
+	put(b, " > ", 3);
+	putu(b, r->mon.dst_cid);
+	putc_(b, '.');
+	putu(b, r->mon.dst_port);
+	putc_(b, ' ');
+	put_name(b, wire_mon_ops, r->mon.op);
+	put(b, ", length ", 9);
+	putu(b, caplen);
+	if (r->truncated)
+		put(b, " [truncated]", 12);
+	if (len < caplen) {
+		/* The record header lies: more captured than was on the wire. */
+		puts_(b, " [bad length ");
+		putu(b, len);
+		putc_(b, ']');
+	}
+	putc_(b, '\n');
+	if (c->o.verbose)
+		print_verbose(b, r);
+	if (c->o.hex != PRINT_HEX_NONE && r->payload_len > 0)
+		put_hex(b, r->payload, r->payload_len, c->o.hex == PRINT_HEX_ASCII);
+}
+
+/* -------------------------------------------------------------- filter */
+
+int print_filter_op(struct print_filter *f, const char *name)
+{
+	uint32_t v;
+
+	if (wire_name_lookup(wire_mon_ops, name, &v) == 0) {
+		f->op_virtio = false;
+	} else if (wire_name_lookup(wire_ops, name, &v) == 0) {
+		f->op_virtio = true;
+	} else {
+		return -ENOENT;
+	}
+	f->op = v;
+	f->op_set = true;
+	return 0;
+}
+
+int print_filter_type(struct print_filter *f, const char *name)
+{
+	uint32_t v;
+
+	if (wire_name_lookup(wire_types, name, &v) < 0)
+		return -ENOENT;
+	f->type = v;
+	f->type_set = true;
+	return 0;
+}
+
+bool print_match(const struct print_filter *f, const struct wire_rec *r)
+{
+	if ((f->cid_set || f->port_set || f->op_set) && !r->has_mon)
+		return false;
+	if (f->cid_set && r->mon.src_cid != f->cid && r->mon.dst_cid != f->cid)
+		return false;
+	if (f->port_set && r->mon.src_port != f->port && r->mon.dst_port != f->port)
+		return false;
+	if (f->op_set) {
+		if (!f->op_virtio && r->mon.op != f->op)
+			return false;
+		if (f->op_virtio && (!r->has_virtio || r->virtio.op != f->op))
+			return false;
+	}
+	if (f->type_set && (!r->has_virtio || r->virtio.type != f->type))
+		return false;
+	return true;
+}
+
+/* --------------------------------------------------------------- conns */
+
+static size_t conn_hash(uint64_t c0, uint32_t p0, uint64_t c1, uint32_t p1, uint16_t type)
+{
+	/* Symmetric in the two endpoints: both directions land in one slot. */
+	uint64_t a = (c0 * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)p0 * 0xc2b2ae3d27d4eb4full);
+	uint64_t z = (c1 * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)p1 * 0xc2b2ae3d27d4eb4full);
+	uint64_t h = (a + z) ^ type;
+
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return (size_t)h;
+}
+
+/* Direction of (src -> dst) in K: 0 if src is endpoint 0, 1 if endpoint 1,
+ * -1 if K is another connection. */
+static int conn_dir(const struct conn *k, const struct wire_rec *r, uint16_t type)
+{
+	const struct wire_mon *m = &r->mon;
+
+	if (!k->used || k->dead || k->type != type)
+		return -1;
+	if (k->cid[0] == m->src_cid && k->port[0] == m->src_port &&
+	    k->cid[1] == m->dst_cid && k->port[1] == m->dst_port)
+		return 0;
+	if (k->cid[1] == m->src_cid && k->port[1] == m->src_port &&
+	    k->cid[0] == m->dst_cid && k->port[0] == m->dst_port)
+		return 1;
+	return -1;
+}
+
+static int conns_grow(struct print_ctx *c)
+{
+	size_t ncap = c->ncap ? c->ncap * 2 : 1024;
+	struct conn *nt = calloc(ncap, sizeof(*nt));
+
+	if (nt == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->ncap; i++) {
+		const struct conn *k = &c->ct[i];
+		size_t j;
+
+		if (!k->used)
+			continue;
+		j = conn_hash(k->cid[0], k->port[0], k->cid[1], k->port[1], k->type) & (ncap - 1);
+		while (nt[j].used)
+			j = (j + 1) & (ncap - 1);
+		nt[j] = *k;
+	}
+	free(c->ct);
+	c->ct = nt;
+	c->ncap = ncap;
+	return 0;
+}
+
+static int tv_cmp(const struct timeval *a, const struct timeval *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	return a->tv_usec < b->tv_usec ? -1 : a->tv_usec > b->tv_usec;
+}
+
+int print_conns_add(struct print_ctx *c, const struct timeval *ts, uint32_t len,
+		    const struct wire_rec *r)
+{
+	const struct wire_virtio *v = &r->virtio;
+	struct conn *k = NULL;
+	struct side *me, *peer;
+	size_t i;
+	int dir = -1;
+
+	/* Only decoded virtio packets say which connection they belong to. */
+	if (!r->has_virtio)
+		return 0;
+	if (c->ncap == 0 || (c->nused + 1) * 4 > c->ncap * 3) {
+		if (c->nused >= CONNS_MAX)
+			return -ENOSPC;
+		if (conns_grow(c) < 0)
+			return -ENOMEM;
+	}
+	i = conn_hash(r->mon.src_cid, r->mon.src_port, r->mon.dst_cid, r->mon.dst_port,
+		      v->type) & (c->ncap - 1);
+	for (; c->ct[i].used; i = (i + 1) & (c->ncap - 1)) {
+		dir = conn_dir(&c->ct[i], r, v->type);
+		if (dir >= 0) {
+			k = &c->ct[i];
+			break;
+		}
+	}
+	/* A REQUEST on a finished or already-requested pair starts a new one. */
+	if (k != NULL && v->op == WIRE_OP_REQUEST && (k->end != END_OPEN || k->seen_req)) {
+		k->dead = true;
+		k = NULL;
+		for (; c->ct[i].used; i = (i + 1) & (c->ncap - 1))
+			;
+	}
+	if (k == NULL) {
+		k = &c->ct[i];
+		memset(k, 0, sizeof(*k));
+		k->used = true;
+		k->cid[0] = r->mon.src_cid;
+		k->port[0] = r->mon.src_port;
+		k->cid[1] = r->mon.dst_cid;
+		k->port[1] = r->mon.dst_port;
+		k->type = v->type;
+		k->seen_req = v->op == WIRE_OP_REQUEST;
+		k->order = c->norder++;
+		k->first = k->last = *ts;
+		c->nused++;
+		dir = 0;
+	}
+	if (tv_cmp(ts, &k->last) > 0)
+		k->last = *ts;
+	me = &k->s[dir];
+	peer = &k->s[1 - dir];
+	me->pkts++;
+	if (v->op == WIRE_OP_RW) {
+		/* A lying virtio len cannot claim more than the record held. */
+		size_t hdrs = WIRE_MON_HDR_LEN + (size_t)r->mon.len;
+		uint32_t n = v->len;
+
+		if (len < hdrs)
+			n = 0;
+		else if (n > len - hdrs)
+			n = (uint32_t)(len - hdrs);
+
+		me->bytes += n;
+		if (k->seen_req && peer->credit_known && n > 0) {
+			/* Credit the peer advertised, as the kernel computes it. */
+			uint32_t inflight = me->tx_cnt - peer->fwd_cnt;
+			uint32_t credit = peer->buf_alloc > inflight ? peer->buf_alloc - inflight : 0;
+
+			if (credit == 0)
+				me->stalls++;
+			else if (n >= credit)
+				me->full++;
+		}
+		me->tx_cnt += n;
+	} else if (v->op == WIRE_OP_CREDIT_REQUEST) {
+		me->stalls++;
+	} else if (v->op == WIRE_OP_SHUTDOWN && k->end == END_OPEN) {
+		k->end = END_SHUTDOWN;
+	} else if (v->op == WIRE_OP_RST && k->end == END_OPEN) {
+		k->end = END_RST;
+	}
+	/* Every header carries the sender's receive-buffer state. */
+	me->buf_alloc = v->buf_alloc;
+	me->fwd_cnt = v->fwd_cnt;
+	me->credit_known = true;
+	return 0;
+}
+
+static int conn_order_cmp(const void *a, const void *b)
+{
+	const struct conn *x = *(const struct conn *const *)a;
+	const struct conn *y = *(const struct conn *const *)b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static const char *end_name(uint8_t e)
+{
+	return e == END_SHUTDOWN ? "SHUTDOWN" : e == END_RST ? "RST" : "open";
+}
+
+static void put_dur(struct pbuf *b, const struct conn *k)
+{
+	long long us = ((long long)k->last.tv_sec - k->first.tv_sec) * 1000000LL +
+		       (k->last.tv_usec - k->first.tv_usec);
+
+	if (us < 0)
+		us = 0;
+	putu(b, (uint64_t)(us / 1000000));
+	putc_(b, '.');
+	putu_w(b, (uint64_t)(us % 1000000), 6);
+}
+
+static void conn_json(struct pbuf *b, const struct conn *k)
+{
+	puts_(b, "{\"record\":\"conn\"");
+	json_kv_u(b, "a_cid", k->cid[0]);
+	json_kv_u(b, "a_port", k->port[0]);
+	json_kv_u(b, "b_cid", k->cid[1]);
+	json_kv_u(b, "b_port", k->port[1]);
+	json_kv_name(b, "type", wire_types, k->type);
+	puts_(b, k->seen_req ? ",\"seen_request\":true" : ",\"seen_request\":false");
+	json_kv_u(b, "packets_ab", k->s[0].pkts);
+	json_kv_u(b, "packets_ba", k->s[1].pkts);
+	json_kv_u(b, "bytes_ab", k->s[0].bytes);
+	json_kv_u(b, "bytes_ba", k->s[1].bytes);
+	puts_(b, ",\"first\":");
+	put_json_ts(b, &k->first);
+	puts_(b, ",\"duration\":");
+	put_dur(b, k);
+	puts_(b, ",\"end\":\"");
+	puts_(b, end_name(k->end));
+	putc_(b, '"');
+	json_kv_u(b, "stalls_a", k->s[0].stalls);
+	json_kv_u(b, "stalls_b", k->s[1].stalls);
+	json_kv_u(b, "full_a", k->s[0].full);
+	json_kv_u(b, "full_b", k->s[1].full);
+	puts_(b, "}\n");
+}
+
+void print_conns(struct print_ctx *c, struct pbuf *b)
+{
+	const struct conn **v;
+	size_t n = 0;
+
+	v = calloc(c->nused ? c->nused : 1, sizeof(*v));
+	if (v == NULL) {
+		b->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < c->ncap; i++)
+		if (c->ct[i].used)
+			v[n++] = &c->ct[i];
+	qsort(v, n, sizeof(*v), conn_order_cmp);
+	if (!c->o.json) {
+		char line[256];
+
+		snprintf(line, sizeof(line), "%zu connection%s\n%-22s %-22s %-9s %8s %8s %10s %10s %14s %-8s %s\n",
+			 n, n == 1 ? "" : "s", "A (initiator)", "B", "TYPE", "PKTS>", "PKTS<",
+			 "BYTES>", "BYTES<", "DURATION", "END", "STALLS A/B FULL A/B");
+		puts_(b, line);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct conn *k = v[i];
+		char a[48], bb[48], t[32], dur[32];
+		char line[320];
+		struct pbuf d;
+
+		if (c->o.json) {
+			conn_json(b, k);
+			continue;
+		}
+		snprintf(a, sizeof(a), "%llu.%u%s", (unsigned long long)k->cid[0], k->port[0],
+			 k->seen_req ? "" : "?");
+		snprintf(bb, sizeof(bb), "%llu.%u", (unsigned long long)k->cid[1], k->port[1]);
+		if (pbuf_init(&d, 32) < 0) {
+			b->err = -ENOMEM;
+			break;
+		}
+		put_dur(&d, k);
+		putc_(&d, 's');
+		snprintf(dur, sizeof(dur), "%.*s", (int)d.len, d.p);
+		pbuf_free(&d);
+		snprintf(line, sizeof(line), "%-22s %-22s %-9s %8llu %8llu %10llu %10llu %14s %-8s %u/%u %u/%u\n",
+			 a, bb, wire_name_or(wire_types, k->type, t, sizeof(t)),
+			 (unsigned long long)k->s[0].pkts, (unsigned long long)k->s[1].pkts,
+			 (unsigned long long)k->s[0].bytes, (unsigned long long)k->s[1].bytes,
+			 dur, end_name(k->end), k->s[0].stalls, k->s[1].stalls,
+			 k->s[0].full, k->s[1].full);
+		puts_(b, line);
+	}
+	free(v);
+}
