@@ -1,0 +1,143 @@
+/* vsk connect: the nc-like client.  stdin goes to the connection and the
+ * connection to stdout, both at once, through the relay; at stdin EOF the
+ * sending side is shut down and the command exits once the peer has ended
+ * its side too. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "relay.h"
+
+static const char usage_text[] =
+	"usage: vsk connect [-v] [--timeout MS] [--retry N] [--bind PORT] ADDR\n"
+	"  Copy stdin to ADDR and ADDR to stdout at the same time.  At stdin EOF\n"
+	"  the sending side is shut down; exits when both directions ended.\n"
+	"  --timeout MS   connect timeout (vsock: SO_VM_SOCKETS_CONNECT_TIMEOUT)\n"
+	"  --retry N      retry up to N times, 1 s apart, while nobody listens\n"
+	"  --bind PORT    bind this local vsock port before connecting\n"
+	"  -v, --verbose  report the connection and byte counts on stderr\n"
+	"  -h, --help     this text\n";
+
+/* Nobody listens (yet): worth another try with --retry. */
+static bool retryable(int err)
+{
+	return err == ECONNREFUSED || err == ECONNRESET || err == ENOENT;
+}
+
+static void sleep_1s(void)
+{
+	struct timespec ts = { 1, 0 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The relay takes fds 0 and 1; a socket must never land on them. */
+static void ensure_stdio(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			err(1, "open /dev/null");
+}
+
+int cmd_connect(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "retry", required_argument, NULL, 'R' },
+		{ "bind", required_argument, NULL, 'B' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vsk_opts opts = VSK_OPTS_INIT;
+	struct relay_end in = { .rd = STDIN_FILENO, .wr = STDOUT_FILENO };
+	struct relay_end conn;
+	struct relay_info info;
+	struct vsk_addr a;
+	const char *op = "connect";
+	char text[VSK_PATH_MAX + 64], local[160];
+	uint32_t retry = 0;
+	bool verbose = false, bind_set = false;
+	int c, fd = -1, rc;
+
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'T':
+			opts.timeout_ms = (int)cli_u32(optarg, "timeout", INT32_MAX);
+			break;
+		case 'R':
+			retry = cli_u32(optarg, "retry count", 1000000);
+			break;
+		case 'B':
+			opts.bind_port = cli_u32(optarg, "bind port", UINT32_MAX - 1);
+			bind_set = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	cli_addr(argv[optind], &a);
+	if (a.kind == VSK_ADDR_STDIO)
+		errx(EXIT_USAGE, "connect needs a socket address, not '-'");
+	if (bind_set && a.kind != VSK_ADDR_VSOCK && a.kind != VSK_ADDR_VSOCK_SEQ)
+		errx(EXIT_USAGE, "--bind is for vsock addresses only");
+	vsk_addr_format(&a, text, sizeof(text));
+
+	signal(SIGPIPE, SIG_IGN);
+	ensure_stdio();
+	for (uint32_t attempt = 0;; attempt++) {
+		fd = vsk_connect(&a, &opts, &op);
+		if (fd >= 0 || !retryable(-fd) || attempt >= retry)
+			break;
+		if (verbose)
+			fprintf(stderr, "vsk: %s %s: %s; retrying (%" PRIu32 " of %" PRIu32 ")\n",
+				op, text, strerror(-fd), attempt + 1, retry);
+		sleep_1s();
+	}
+	if (fd < 0)
+		cli_die_explain(-fd, op, &a);
+	if (verbose) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+			snprintf(local, sizeof(local), "unknown");
+		else
+			vsk_sockaddr_format((struct sockaddr *)&ss, len, local, sizeof(local));
+		fprintf(stderr, "vsk: connected to %s from %s\n", text, local);
+	}
+
+	conn = (struct relay_end){ .rd = fd, .wr = fd };
+	rc = relay_pump(&in, &conn, &info);
+	if (verbose)
+		fprintf(stderr, "vsk: %s: %" PRIu64 " bytes sent, %" PRIu64 " received\n", text,
+			info.a_to_b, info.b_to_a);
+	if (rc < 0) {
+		errno = -rc;
+		if (info.op == NULL)
+			err(1, "relay %s", text);
+		err(1, "%s %s", info.op,
+		    info.side == 'b' ? text : (!strcmp(info.op, "read") ? "stdin" : "stdout"));
+	}
+	return 0;
+}

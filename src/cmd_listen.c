@@ -1,0 +1,323 @@
+/* vsk listen: the nc-like server, many clients at once in one relay.
+ *
+ * Modes, one per run:
+ *   default    each client's data goes to stdout (or -o FILE); the server
+ *              sends nothing and shuts its sending side at once, so a peer
+ *              waiting for a reply sees EOF.  stdin is not read.
+ *   --echo     each client's data goes back to it.
+ *   --exec CMD /bin/sh -c CMD per client, its stdin/stdout piped to the
+ *              connection through the relay (byte counts, half-close).
+ * With several clients, output chunks interleave as they arrive (each
+ * chunk, or SEQPACKET message, is written whole).  --once serves the first
+ * client and exits: 0 if its connection ended cleanly, 1 if not.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "relay.h"
+
+static const char usage_text[] =
+	"usage: vsk listen [-v] [--once] [--echo | --exec CMD | -o FILE] ADDR\n"
+	"  Accept connections on ADDR, many at once.  By default every client's\n"
+	"  data is written to stdout and the server sends nothing.\n"
+	"  -o, --output FILE  write received data to FILE instead of stdout\n"
+	"  --echo             send each client's data back to it\n"
+	"  -e, --exec CMD     run /bin/sh -c CMD per client, stdin/stdout to it\n"
+	"                     (the peer address is in $VSK_PEER)\n"
+	"  --once             serve one client, then exit\n"
+	"  -k, --keep-open    serve clients until killed (the default)\n"
+	"  -v, --verbose      report each client and its byte counts on stderr\n"
+	"  -h, --help         this text\n";
+
+enum mode { MODE_SINK, MODE_ECHO, MODE_EXEC };
+
+struct server {
+	struct relay *r;
+	struct vsk_addr addr;
+	char text[VSK_PATH_MAX + 64];
+	enum mode mode;
+	const char *cmd;
+	const char *outname;
+	int lfd, out;
+	bool once, verbose;
+	int out_err;      /* errno of a failed output write: fatal */
+	int served;
+	int last_err;     /* errno the last connection ended with */
+};
+
+struct client {
+	char peer[160];
+	pid_t pid;
+};
+
+/* Output shared by all clients: blocking writes, each chunk whole. */
+static int sink_out(void *ctx, const void *buf, size_t len)
+{
+	struct server *s = ctx;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	rc = cli_write_all(s->out, buf, len);
+	if (rc < 0 && s->out_err == 0) {
+		s->out_err = -rc;
+		relay_stop(s->r);
+	}
+	return rc;
+}
+
+static void reap(const struct server *s)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		if (s->verbose && WIFEXITED(st))
+			fprintf(stderr, "vsk: command (pid %d) exited %d\n", (int)pid, WEXITSTATUS(st));
+		else if (s->verbose && WIFSIGNALED(st))
+			fprintf(stderr, "vsk: command (pid %d) killed by signal %d\n", (int)pid,
+				WTERMSIG(st));
+}
+
+/* /bin/sh -c CMD with stdin and stdout on two new pipes. */
+static int spawn(const struct server *s, const char *peer, int *to_child, int *from_child,
+		 pid_t *pidp)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	pid_t pid;
+	int rc = 0;
+
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (pid == 0) {
+		/* SIG_IGN survives exec; the command gets the usual SIGPIPE. */
+		signal(SIGPIPE, SIG_DFL);
+		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		setenv("VSK_PEER", peer, 1);
+		execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	*to_child = in[1];
+	*from_child = out[0];
+	*pidp = pid;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	return rc;
+}
+
+static void serve_client(struct server *s, int cfd, const char *peer)
+{
+	struct relay_end a = { .rd = cfd, .wr = cfd }, b = { .rd = -1, .wr = -1 };
+	struct client *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (c == NULL) {
+		warnx("accept %s: out of memory, client %s dropped", s->text, peer);
+		close(cfd);
+		return;
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	switch (s->mode) {
+	case MODE_SINK:
+		b.sink = sink_out;
+		b.sink_ctx = s;
+		break;
+	case MODE_ECHO:
+		a.wr = -1; /* the client's data goes out through B, its own fd */
+		b.wr = cfd;
+		break;
+	case MODE_EXEC:
+		rc = spawn(s, peer, &b.wr, &b.rd, &c->pid);
+		if (rc < 0) {
+			errno = -rc;
+			warn("exec for %s", peer);
+			close(cfd);
+			free(c);
+			return;
+		}
+		break;
+	}
+	rc = relay_add(s->r, &a, &b, c);
+	if (rc < 0) {
+		errno = -rc;
+		warn("relay for %s", peer);
+		free(c);
+	}
+}
+
+static void on_accept(void *ctx, int lfd)
+{
+	struct server *s = ctx;
+	char peer[160];
+
+	/* Level-triggered: a bounded batch, the rest on the next round. */
+	for (int i = 0; i < 64 && s->lfd >= 0; i++) {
+		int cfd = vsk_accept(lfd, peer, sizeof(peer), SOCK_NONBLOCK);
+		if (cfd == -EAGAIN)
+			break;
+		if (cfd < 0) {
+			errno = -cfd;
+			warn("accept %s", s->text);
+			/* Out of fds: pause instead of spinning on the ready socket. */
+			if (cfd == -EMFILE || cfd == -ENFILE)
+				poll(NULL, 0, 100);
+			break;
+		}
+		if (s->verbose)
+			fprintf(stderr, "vsk: connection from %s\n", peer);
+		s->served++;
+		if (s->once) {
+			/* Exactly one client: later ones are refused, not queued. */
+			relay_unwatch(s->r, s->lfd);
+			close(s->lfd);
+			s->lfd = -1;
+		}
+		serve_client(s, cfd, peer);
+	}
+	if (s->mode == MODE_EXEC)
+		reap(s);
+}
+
+static void on_event(void *ctx, enum relay_event ev, const struct relay_info *info)
+{
+	struct server *s = ctx;
+	struct client *c = info->udata;
+
+	if (ev != RELAY_DONE)
+		return;
+	s->last_err = info->err;
+	if (info->err != 0 && (s->verbose || s->once))
+		warnx("connection from %s: %s %s: %s", c->peer, info->op ? info->op : "relay",
+		      info->side == 'a' ? "client" : (s->mode == MODE_EXEC ? "command" : "output"),
+		      strerror(info->err));
+	if (s->verbose)
+		fprintf(stderr, "vsk: connection from %s closed: %" PRIu64 " bytes received, %" PRIu64
+			" sent\n", c->peer, info->a_to_b, info->b_to_a);
+	free(c);
+	if (s->mode == MODE_EXEC)
+		reap(s);
+}
+
+int cmd_listen(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "once", no_argument, NULL, '1' },
+		{ "echo", no_argument, NULL, 'E' },
+		{ "exec", required_argument, NULL, 'e' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "keep-open", no_argument, NULL, 'k' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vsk_opts opts = VSK_OPTS_INIT;
+	struct server s = { .lfd = -1, .out = STDOUT_FILENO };
+	bool echo = false, keep = false;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "e:o:kvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case '1':
+			s.once = true;
+			break;
+		case 'E':
+			echo = true;
+			break;
+		case 'e':
+			s.cmd = optarg;
+			break;
+		case 'o':
+			s.outname = optarg;
+			break;
+		case 'k':
+			keep = true;
+			break;
+		case 'v':
+			s.verbose = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	if (echo && s.cmd != NULL)
+		errx(EXIT_USAGE, "--echo and --exec cannot be used together");
+	if (s.outname != NULL && (echo || s.cmd != NULL))
+		errx(EXIT_USAGE, "-o is for the default mode, not with --echo or --exec");
+	if (keep && s.once)
+		errx(EXIT_USAGE, "--keep-open and --once cannot be used together");
+	s.mode = echo ? MODE_ECHO : s.cmd != NULL ? MODE_EXEC : MODE_SINK;
+	cli_addr(argv[optind], &s.addr);
+	if (s.addr.kind == VSK_ADDR_STDIO)
+		errx(EXIT_USAGE, "listen needs a socket address, not '-'");
+	vsk_addr_format(&s.addr, s.text, sizeof(s.text));
+
+	signal(SIGPIPE, SIG_IGN);
+	if (s.outname != NULL) {
+		s.out = open(s.outname, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (s.out < 0)
+			err(1, "open %s", s.outname);
+	}
+	opts.nonblock = true;
+	s.lfd = vsk_listen(&s.addr, &opts);
+	if (s.lfd < 0)
+		cli_die_explain(-s.lfd, "listen", &s.addr);
+	rc = relay_new(&s.r, on_event, &s);
+	if (rc == 0)
+		rc = relay_watch(s.r, s.lfd, on_accept, &s);
+	if (rc < 0) {
+		errno = -rc;
+		err(1, "relay for %s", s.text);
+	}
+	if (s.verbose)
+		fprintf(stderr, "vsk: listening on %s\n", s.text);
+	rc = relay_run(s.r, -1);
+	relay_free(s.r);
+	if (s.lfd >= 0)
+		close(s.lfd);
+	if (s.out_err != 0) {
+		errno = s.out_err;
+		err(1, "write %s", s.outname != NULL ? s.outname : "stdout");
+	}
+	if (rc < 0) {
+		errno = -rc;
+		err(1, "relay for %s", s.text);
+	}
+	if (s.outname != NULL && close(s.out) < 0)
+		err(1, "close %s", s.outname);
+	return s.once && s.last_err != 0 ? 1 : 0;
+}

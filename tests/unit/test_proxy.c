@@ -1,0 +1,539 @@
+/* vsk proxy (and its siblings listen/connect) end to end: the real binary
+ * between Unix and TCP loopback sockets, with checksummed data.
+ * The binary is $VSK_BIN, else ../../vsk next to this test, else ./vsk. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "helper_stream.h"
+
+static char vsk_bin[PATH_MAX];
+static char dir[] = "/tmp/vsk-proxy-test-XXXXXX";
+
+static bool find_vsk(void)
+{
+	const char *env = getenv("VSK_BIN");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(vsk_bin, sizeof(vsk_bin), "%s", env);
+		return access(vsk_bin, X_OK) == 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *slash;
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			int k = snprintf(vsk_bin, sizeof(vsk_bin), "%s/../../vsk", self);
+			if (k > 0 && (size_t)k < sizeof(vsk_bin) && access(vsk_bin, X_OK) == 0)
+				return true;
+		}
+	}
+	snprintf(vsk_bin, sizeof(vsk_bin), "./vsk");
+	return access(vsk_bin, X_OK) == 0;
+}
+
+static int setup(void **state)
+{
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+#define SKIP_WITHOUT_VSK()                                                              \
+	do {                                                                            \
+		if (!find_vsk()) {                                                      \
+			print_message("skipped: no vsk binary (%s); run make, or set VSK_BIN\n", \
+				      vsk_bin);                                         \
+			skip();                                                         \
+		}                                                                       \
+	} while (0)
+
+/* Run vsk with ARGV (NULL-terminated, without argv[0]); stdin/stdout from
+ * the given fds (-1: /dev/null), stderr into ERRFILE. */
+static pid_t spawn_vsk(const char *const *args, int in, int out, const char *errfile)
+{
+	const char *argv[16];
+	int n = 0;
+	pid_t pid;
+
+	argv[n++] = "vsk";
+	while (args[n - 1] != NULL && n < 15) {
+		argv[n] = args[n - 1];
+		n++;
+	}
+	argv[n] = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		int e = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(in >= 0 ? in : null, 0);
+		dup2(out >= 0 ? out : null, 1);
+		dup2(e >= 0 ? e : null, 2);
+		signal(SIGPIPE, SIG_DFL);
+		execv(vsk_bin, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Wait for PID to exit within TIMEOUT_MS; returns its exit status, or -1
+ * after killing it. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	int st;
+
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static void stop(pid_t pid)
+{
+	int st;
+
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+}
+
+static socklen_t un_addr(struct sockaddr_un *un, const char *path)
+{
+	size_t n = strlen(path);
+
+	assert_true(n < sizeof(un->sun_path));
+	memset(un, 0, sizeof(*un));
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, path, n);
+	return (socklen_t)sizeof(*un);
+}
+
+static void in_addr(struct sockaddr_in *in, uint16_t port)
+{
+	memset(in, 0, sizeof(*in));
+	in->sin_family = AF_INET;
+	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	in->sin_port = htons(port);
+}
+
+/* Connect, retrying for up to 5 s while the listener is not up yet. */
+static int connect_retry(int family, const struct sockaddr *sa, socklen_t len)
+{
+	for (int i = 0; i < 500; i++) {
+		int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fd >= 0);
+		if (connect(fd, sa, len) == 0)
+			return fd;
+		close(fd);
+		if (errno != ECONNREFUSED && errno != ENOENT)
+			break;
+		usleep(10000);
+	}
+	fail_msg("connect: %s", strerror(errno));
+	return -1;
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un un;
+	socklen_t len = un_addr(&un, path);
+
+	return connect_retry(AF_UNIX, (struct sockaddr *)&un, len);
+}
+
+static int connect_tcp(uint16_t port)
+{
+	struct sockaddr_in in;
+
+	in_addr(&in, port);
+	return connect_retry(AF_INET, (struct sockaddr *)&in, sizeof(in));
+}
+
+static int listen_tcp(uint16_t *port)
+{
+	struct sockaddr_in in;
+	socklen_t len = sizeof(in);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	in_addr(&in, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+	assert_int_equal(listen(fd, 64), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&in, &len), 0);
+	*port = ntohs(in.sin_port);
+	return fd;
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un un;
+	socklen_t len = un_addr(&un, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&un, len), 0);
+	assert_int_equal(listen(fd, 64), 0);
+	return fd;
+}
+
+/* A port that was free a moment ago (for listeners vsk opens itself). */
+static uint16_t free_port(void)
+{
+	uint16_t port;
+	int fd = listen_tcp(&port);
+
+	close(fd);
+	return port;
+}
+
+/* Target servers: one thread per connection. */
+enum serve_kind { SERVE_ECHO, SERVE_COUNT };
+
+struct server {
+	int lfd;
+	enum serve_kind kind;
+	int nconn;
+};
+
+struct conn_arg {
+	int fd;
+	enum serve_kind kind;
+};
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* ECHO: everything back, then EOF.  COUNT: read to EOF, then reply with
+ * the byte count: only possible if the client's EOF came through while
+ * this direction stayed open. */
+static void *conn_thread(void *arg)
+{
+	struct conn_arg *ca = arg;
+	char buf[65536];
+	size_t total = 0;
+	ssize_t n;
+
+	while ((n = read(ca->fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		total += (size_t)n;
+		if (ca->kind == SERVE_ECHO)
+			write_all(ca->fd, buf, (size_t)n);
+	}
+	if (ca->kind == SERVE_COUNT) {
+		int len = snprintf(buf, sizeof(buf), "got %zu bytes", total);
+		write_all(ca->fd, buf, (size_t)len);
+	}
+	shutdown(ca->fd, SHUT_WR);
+	/* Wait for the peer's close so our close sends no reset. */
+	while ((n = read(ca->fd, buf, sizeof(buf))) > 0)
+		;
+	close(ca->fd);
+	free(ca);
+	return NULL;
+}
+
+static void *server_thread(void *arg)
+{
+	struct server *s = arg;
+
+	for (int i = 0; i < s->nconn; i++) {
+		struct conn_arg *ca = malloc(sizeof(*ca));
+		pthread_t th;
+		int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0 || ca == NULL) {
+			free(ca);
+			break;
+		}
+		ca->fd = fd;
+		ca->kind = s->kind;
+		pthread_create(&th, NULL, conn_thread, ca);
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+static void path_in_dir(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+/* Several clients at once through unix -> proxy -> tcp echo server. */
+static void test_proxy_unix_to_tcp(void **state)
+{
+	enum { N = 8, SIZE = 3 * 1024 * 1024 };
+	struct server srv = { .kind = SERVE_ECHO, .nconn = N };
+	struct hs_flow fl[N];
+	char psock[PATH_MAX], listen_arg[PATH_MAX + 8], target[64], errf[PATH_MAX];
+	pthread_t th;
+	uint16_t port;
+	pid_t pid;
+
+	SKIP_WITHOUT_VSK();
+	srv.lfd = listen_tcp(&port);
+	assert_int_equal(pthread_create(&th, NULL, server_thread, &srv), 0);
+	path_in_dir(psock, sizeof(psock), "p1.sock");
+	path_in_dir(errf, sizeof(errf), "proxy1.err");
+	snprintf(listen_arg, sizeof(listen_arg), "unix:%s", psock);
+	snprintf(target, sizeof(target), "tcp:127.0.0.1:%u", port);
+	pid = spawn_vsk((const char *[]){ "proxy", "-v", listen_arg, target, NULL }, -1, -1, errf);
+	for (int i = 0; i < N; i++) {
+		int fd = connect_unix(psock);
+		hs_flow_init(&fl[i], fd, fd, SIZE + (size_t)i * 1000, 1000 + (uint64_t)i);
+	}
+	assert_int_equal(hs_drive(fl, N, 60000), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(fl[i].err, 0);
+		assert_int_equal(fl[i].sent, fl[i].total);
+		assert_int_equal(fl[i].got, fl[i].total);
+		assert_int_equal(fl[i].crc_got, fl[i].crc_sent);
+		close(fl[i].wfd);
+	}
+	/* Still serving after all that. */
+	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	stop(pid);
+	pthread_join(th, NULL);
+	close(srv.lfd);
+}
+
+/* tcp -> proxy -> unix: the client's EOF reaches the server while the
+ * reply still comes back. */
+static void test_proxy_half_close(void **state)
+{
+	enum { N = 4, SIZE = 1000000 };
+	struct server srv = { .kind = SERVE_COUNT, .nconn = N };
+	char tsock[PATH_MAX], target[PATH_MAX + 8], listen_arg[64], errf[PATH_MAX];
+	char *data = calloc(1, SIZE), reply[64], want[64];
+	int fds[N];
+	pthread_t th;
+	uint16_t port = free_port();
+	pid_t pid;
+
+	SKIP_WITHOUT_VSK();
+	assert_non_null(data);
+	path_in_dir(tsock, sizeof(tsock), "t2.sock");
+	path_in_dir(errf, sizeof(errf), "proxy2.err");
+	srv.lfd = listen_unix(tsock);
+	assert_int_equal(pthread_create(&th, NULL, server_thread, &srv), 0);
+	snprintf(listen_arg, sizeof(listen_arg), "tcp:127.0.0.1:%u", port);
+	snprintf(target, sizeof(target), "unix:%s", tsock);
+	pid = spawn_vsk((const char *[]){ "proxy", listen_arg, target, NULL }, -1, -1, errf);
+	for (int i = 0; i < N; i++)
+		fds[i] = connect_tcp(port);
+	for (int i = 0; i < N; i++) {
+		write_all(fds[i], data, SIZE - (size_t)i);
+		assert_int_equal(shutdown(fds[i], SHUT_WR), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		long n = hs_read_all(fds[i], reply, sizeof(reply) - 1, 10000);
+		assert_true(n > 0);
+		reply[n] = '\0';
+		snprintf(want, sizeof(want), "got %d bytes", SIZE - i);
+		assert_string_equal(reply, want);
+		close(fds[i]);
+	}
+	stop(pid);
+	pthread_join(th, NULL);
+	close(srv.lfd);
+	free(data);
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+/* Nobody at the target: each client is closed, the proxy logs the
+ * explained error and goes on serving. */
+static void test_proxy_target_down(void **state)
+{
+	char psock[PATH_MAX], listen_arg[PATH_MAX + 8], target[PATH_MAX + 8], errf[PATH_MAX];
+	char buf[16];
+	pid_t pid;
+
+	SKIP_WITHOUT_VSK();
+	path_in_dir(psock, sizeof(psock), "p3.sock");
+	path_in_dir(errf, sizeof(errf), "proxy3.err");
+	snprintf(listen_arg, sizeof(listen_arg), "unix:%s", psock);
+	snprintf(target, sizeof(target), "unix:%s/nobody.sock", dir);
+	pid = spawn_vsk((const char *[]){ "proxy", listen_arg, target, NULL }, -1, -1, errf);
+	for (int i = 0; i < 3; i++) {
+		int fd = connect_unix(psock);
+		assert_int_equal(hs_read_all(fd, buf, sizeof(buf), 5000), 0);
+		close(fd);
+	}
+	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	stop(pid);
+	assert_true(file_contains(errf, "connect unix:"));
+	assert_true(file_contains(errf, "nobody.sock"));
+}
+
+/* listen --once -o FILE gets exactly what connect read from stdin. */
+static void test_listen_once_output(void **state)
+{
+	enum { SIZE = 5 * 1024 * 1024 + 17 };
+	char sock[PATH_MAX], addr[PATH_MAX + 8], in[PATH_MAX], out[PATH_MAX], errl[PATH_MAX],
+		errc[PATH_MAX];
+	unsigned char *data = malloc(SIZE), *back = malloc(SIZE + 1);
+	uint64_t st = 7;
+	int fd;
+	pid_t lp, cp;
+
+	SKIP_WITHOUT_VSK();
+	assert_non_null(data);
+	assert_non_null(back);
+	path_in_dir(sock, sizeof(sock), "l4.sock");
+	path_in_dir(in, sizeof(in), "in4.bin");
+	path_in_dir(out, sizeof(out), "out4.bin");
+	path_in_dir(errl, sizeof(errl), "listen4.err");
+	path_in_dir(errc, sizeof(errc), "connect4.err");
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	hs_fill(&st, data, SIZE);
+	fd = open(in, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, SIZE), SIZE);
+	close(fd);
+
+	lp = spawn_vsk((const char *[]){ "listen", "--once", "-o", out, addr, NULL }, -1, -1, errl);
+	for (int i = 0; i < 500; i++) {
+		struct stat sb;
+		if (stat(sock, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			break;
+		usleep(10000);
+	}
+	fd = open(in, O_RDONLY);
+	cp = spawn_vsk((const char *[]){ "connect", "--retry", "3", addr, NULL }, fd, -1, errc);
+	close(fd);
+	assert_int_equal(wait_exit(cp, 20000), 0);
+	assert_int_equal(wait_exit(lp, 20000), 0);
+	fd = open(out, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(hs_read_all(fd, (char *)back, SIZE + 1, 5000), SIZE);
+	assert_memory_equal(back, data, SIZE);
+	close(fd);
+	free(data);
+	free(back);
+}
+
+/* listen --echo with connect: stdin comes back on stdout, then both exit
+ * (connect only once the echo side ended too). */
+static void test_listen_echo_connect(void **state)
+{
+	enum { SIZE = 2 * 1024 * 1024 };
+	char sock[PATH_MAX], addr[PATH_MAX + 8], errl[PATH_MAX], errc[PATH_MAX];
+	struct hs_flow fl;
+	int in[2], out[2];
+	pid_t lp, cp;
+
+	SKIP_WITHOUT_VSK();
+	path_in_dir(sock, sizeof(sock), "e5.sock");
+	path_in_dir(errl, sizeof(errl), "listen5.err");
+	path_in_dir(errc, sizeof(errc), "connect5.err");
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	lp = spawn_vsk((const char *[]){ "listen", "--echo", addr, NULL }, -1, -1, errl);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	cp = spawn_vsk((const char *[]){ "connect", "--retry", "5", addr, NULL }, in[0], out[1], errc);
+	close(in[0]);
+	close(out[1]);
+	hs_flow_init(&fl, in[1], out[0], SIZE, 99);
+	fl.close_wfd = true;
+	assert_int_equal(hs_drive(&fl, 1, 30000), 0);
+	assert_int_equal(fl.err, 0);
+	assert_int_equal(fl.got, SIZE);
+	assert_int_equal(fl.crc_got, fl.crc_sent);
+	assert_int_equal(wait_exit(cp, 10000), 0);
+	close(out[0]);
+	/* The echo server outlives its clients. */
+	assert_int_equal(waitpid(lp, NULL, WNOHANG), 0);
+	stop(lp);
+}
+
+/* Usage mistakes exit 2, a refused connect exits 1 with the explanation. */
+static void test_exit_codes(void **state)
+{
+	char errf[PATH_MAX], addr[PATH_MAX + 16];
+
+	SKIP_WITHOUT_VSK();
+	path_in_dir(errf, sizeof(errf), "usage.err");
+	snprintf(addr, sizeof(addr), "unix:%s/none.sock", dir);
+	assert_int_equal(wait_exit(spawn_vsk((const char *[]){ "proxy", addr, NULL }, -1, -1, errf), 5000), 2);
+	assert_int_equal(wait_exit(spawn_vsk((const char *[]){ "listen", "--echo", "--exec", "cat", addr, NULL },
+					     -1, -1, errf), 5000), 2);
+	assert_int_equal(wait_exit(spawn_vsk((const char *[]){ "connect", "--retry", "x", addr, NULL },
+					     -1, -1, errf), 5000), 2);
+	assert_int_equal(wait_exit(spawn_vsk((const char *[]){ "connect", addr, NULL }, -1, -1, errf), 5000), 1);
+	assert_true(file_contains(errf, "connect unix:"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_proxy_unix_to_tcp),
+		cmocka_unit_test(test_proxy_half_close),
+		cmocka_unit_test(test_proxy_target_down),
+		cmocka_unit_test(test_listen_once_output),
+		cmocka_unit_test(test_listen_echo_connect),
+		cmocka_unit_test(test_exit_codes),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	alarm(100); /* a hang is a failure, not a stuck run */
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
