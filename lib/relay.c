@@ -65,7 +65,6 @@ struct relay_dir {
 	void *sink_ctx;
 	char *buf;
 	size_t cap, off, len;
-	bool msg;       /* message at a time (SEQPACKET to SEQPACKET) */
 	bool eof;       /* the source ended */
 	bool done;      /* ... and that was passed on */
 	uint64_t bytes;
@@ -211,12 +210,12 @@ static ssize_t src_read(const struct relay_fd *f, struct relay_dir *d)
 	for (;;) {
 		ssize_t n;
 
-		if (d->msg) {
+		if (f->seqpacket) {
 			struct iovec iov = { .iov_base = d->buf, .iov_len = d->cap };
 			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 			n = recvmsg(f->fd, &mh, MSG_DONTWAIT);
-			/* Never forward part of a message as if it were whole. */
+			/* A short buffer would silently drop the message's tail. */
 			if (n >= 0 && (mh.msg_flags & MSG_TRUNC))
 				return -EMSGSIZE;
 		} else if (f->sock) {
@@ -445,8 +444,10 @@ static int dir_alloc(struct relay_pair *p, struct relay_dir *d)
 	if (d->src < 0)
 		return 0;
 	s = &p->fds[d->src];
-	d->msg = s->seqpacket && (d->dst < 0 || p->fds[d->dst].seqpacket);
-	d->cap = d->msg ? RELAY_BUF_MESSAGE : RELAY_BUF_STREAM;
+	/* Any SEQPACKET source is read a whole message at a time; each is then
+	 * sent with one call, which keeps it one message on a SEQPACKET
+	 * destination and is just bytes on a stream. */
+	d->cap = s->seqpacket ? RELAY_BUF_MESSAGE : RELAY_BUF_STREAM;
 	d->buf = malloc(d->cap);
 	return d->buf != NULL ? 0 : -ENOMEM;
 }

@@ -10,9 +10,10 @@
  * error: then every fd of the pair is closed at once (TCP sockets with a
  * RST), a reset rather than silent loss.
  *
- * When both fds of a direction are SOCK_SEQPACKET sockets, that direction
- * moves one whole message at a time, so boundaries survive (an empty
- * message reads as EOF).
+ * A SOCK_SEQPACKET source is read one whole message at a time and each is
+ * passed on with one send, so boundaries survive when the destination is
+ * SEQPACKET too (a sink gets one call per message).  A message larger than
+ * RELAY_BUF_MESSAGE resets the pair (EMSGSIZE); an empty one reads as EOF.
  *
  * The relay owns the fds it is given and closes each once.  Non-socket fds
  * are switched to O_NONBLOCK and given back their flags before close.

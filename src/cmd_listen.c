@@ -217,7 +217,10 @@ static void on_event(void *ctx, enum relay_event ev, const struct relay_info *in
 		warnx("connection from %s: %s %s: %s", c->peer, info->op ? info->op : "relay",
 		      info->side == 'a' ? "client" : (s->mode == MODE_EXEC ? "command" : "output"),
 		      strerror(info->err));
-	if (s->verbose)
+	if (s->verbose && s->mode == MODE_ECHO)
+		fprintf(stderr, "vsk: connection from %s closed: %" PRIu64 " bytes echoed\n", c->peer,
+			info->a_to_b);
+	else if (s->verbose)
 		fprintf(stderr, "vsk: connection from %s closed: %" PRIu64 " bytes received, %" PRIu64
 			" sent\n", c->peer, info->a_to_b, info->b_to_a);
 	free(c);

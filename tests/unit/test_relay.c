@@ -464,6 +464,55 @@ static void test_sink_error_resets(void **state)
 	close(s[0]);
 }
 
+/* SEQPACKET into a stream: a message larger than the stream buffer still
+ * arrives whole; and into a sink: one call per message. */
+static void test_seqpacket_big_and_sink(void **state)
+{
+	enum { BIG = 150000 };
+	struct runner rn;
+	struct relay_end a, b;
+	struct sinkbuf sb = { .len = 0 };
+	unsigned char *out = malloc(BIG), *in = malloc(BIG + 1);
+	uint64_t st = 9;
+	int x[2], y[2], s[2];
+
+	assert_non_null(out);
+	assert_non_null(in);
+	runner_init(&rn);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, x), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, y), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, s), 0);
+	a = sock_end(x[1]);
+	b = sock_end(y[0]);
+	assert_true(relay_add(rn.r, &a, &b, NULL) >= 0);
+	a = sock_end(s[1]);
+	b = (struct relay_end){ .rd = -1, .wr = -1, .sink = sink, .sink_ctx = &sb };
+	assert_true(relay_add(rn.r, &a, &b, NULL) >= 0);
+	/* Queued before the relay runs: boundaries must come from the socket. */
+	assert_int_equal(send(s[0], "one", 3, 0), 3);
+	assert_int_equal(send(s[0], "two!", 4, 0), 4);
+	assert_int_equal(send(s[0], "3", 1, 0), 1);
+	shutdown(s[0], SHUT_WR);
+	hs_fill(&st, out, BIG);
+	assert_int_equal(send(x[0], out, BIG, 0), BIG);
+	shutdown(x[0], SHUT_WR);
+	shutdown(y[1], SHUT_WR);
+	runner_start(&rn);
+	assert_int_equal(hs_read_all(y[1], (char *)in, BIG + 1, 5000), BIG);
+	assert_memory_equal(in, out, BIG);
+	runner_finish(&rn);
+	assert_int_equal(sb.len, 8);
+	assert_memory_equal(sb.data, "onetwo!3", 8);
+	assert_int_equal(sb.calls, 4); /* three messages and the EOF */
+	for (int i = 0; i < rn.ev.ndone; i++)
+		assert_int_equal(rn.ev.done[i].err, 0);
+	close(x[0]);
+	close(y[1]);
+	close(s[0]);
+	free(out);
+	free(in);
+}
+
 /* B's peer went away: writing to B fails, the pair is reset, A's peer
  * learns it instead of waiting forever. */
 static void test_reset(void **state)
@@ -667,6 +716,7 @@ int main(void)
 		cmocka_unit_test(test_echo_shape),
 		cmocka_unit_test(test_sink),
 		cmocka_unit_test(test_sink_error_resets),
+		cmocka_unit_test(test_seqpacket_big_and_sink),
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_invalid),
