@@ -1,0 +1,212 @@
+/* vsk device: a vhost-user-vsock back end for QEMU (-device
+ * vhost-user-vsock-pci), the host side of vsock with no vhost_vsock.ko and
+ * no root.  Options follow rust-vmm's vhost-device-vsock. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "device.h"
+
+static const char usage_text[] =
+	"usage: vsk device [-v] [--pcap FILE] --guest-cid N --socket PATH --uds-path PATH\n"
+	"                  [--groups A+B] [--tx-buffer-size N]\n"
+	"       vsk device [-v] [--pcap FILE] --vm guest-cid=N,socket=PATH,uds-path=PATH[,groups=A+B]\n"
+	"                  [,tx-buffer-size=N] [--vm ...]\n"
+	"       vsk device [-v] [--pcap FILE] --config FILE\n"
+	"  --guest-cid N       the guest's CID (default 3)\n"
+	"  --socket PATH       vhost-user socket QEMU's -chardev connects to\n"
+	"  --uds-path PATH     host side: guest port P connects to PATH_P;\n"
+	"                      host clients connect to PATH and say \"CONNECT <port>\\n\"\n"
+	"  --groups A+B        sibling groups: guests sharing one reach each other\n"
+	"  --tx-buffer-size N  bytes buffered per connection toward the host (default 262144)\n"
+	"  --vm SPEC           one VM (repeatable; several VMs in one process)\n"
+	"  --config FILE       VMs from a YAML file (see vsk-device(1))\n"
+	"  --pcap FILE         record every packet moved (LINKTYPE_VSOCK, for tcpdump -r)\n"
+	"  -v, --verbose       log connection events\n"
+	"Counters are printed on SIGUSR1 and at exit (SIGINT, SIGTERM).\n";
+
+static volatile sig_atomic_t want_stats, want_stop;
+static int verbose;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		want_stats = 1;
+	else
+		want_stop = 1;
+}
+
+static void log_line(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	if (level <= verbose)
+		fprintf(stderr, "vsk device: %s\n", msg);
+}
+
+static void print_stats(struct dev *d)
+{
+	for (int i = 0; i <= dev_vm_count(d); i++) {
+		struct dev_vm *vm = i < dev_vm_count(d) ? dev_vm_at(d, i) : NULL;
+		struct dev_stats s;
+		char who[32];
+
+		if (vm == NULL && dev_vm_count(d) == 1)
+			break; /* the total would repeat the only VM */
+		dev_get_stats(d, vm, &s);
+		if (vm != NULL)
+			snprintf(who, sizeof(who), "vm %u", dev_vm_cid(vm));
+		else
+			snprintf(who, sizeof(who), "total");
+		fprintf(stderr,
+			"vsk device: %s: packets %llu to guest, %llu from guest; bytes %llu to guest, "
+			"%llu from guest; connections %llu; resets %llu; credit stalls %llu; dropped %llu; "
+			"sibling %llu\n",
+			who, (unsigned long long)s.pkts_rx, (unsigned long long)s.pkts_tx,
+			(unsigned long long)s.bytes_rx, (unsigned long long)s.bytes_tx,
+			(unsigned long long)s.conns, (unsigned long long)s.resets,
+			(unsigned long long)s.stalls, (unsigned long long)s.drops,
+			(unsigned long long)s.sibling);
+	}
+}
+
+int cmd_device(int argc, char **argv)
+{
+	enum { O_CID = 256, O_SOCKET, O_UDS, O_GROUPS, O_TXBUF, O_VM, O_CONFIG, O_PCAP };
+	static const struct option longopts[] = {
+		{ "guest-cid", required_argument, NULL, O_CID },
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "uds-path", required_argument, NULL, O_UDS },
+		{ "groups", required_argument, NULL, O_GROUPS },
+		{ "tx-buffer-size", required_argument, NULL, O_TXBUF },
+		{ "vm", required_argument, NULL, O_VM },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "pcap", required_argument, NULL, O_PCAP },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct dev_vm_cfg cfg[DEV_MAX_VMS];
+	struct dev_vm_cfg one = { .cid = 3 };
+	const char *config = NULL, *pcap = NULL, *vms[DEV_MAX_VMS];
+	bool single = false, cid_set = false;
+	int nvm = 0, ncfg = 0, c, rc;
+	char ebuf[512];
+	struct sigaction sa;
+	struct dev *d = NULL;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_CID:
+			one.cid = cli_u32(optarg, "guest CID", UINT32_MAX);
+			cid_set = true;
+			break;
+		case O_SOCKET:
+			snprintf(one.socket, sizeof(one.socket), "%s", optarg);
+			single = true;
+			if (strlen(optarg) >= sizeof(one.socket))
+				errx(EXIT_USAGE, "--socket path too long: %s", optarg);
+			break;
+		case O_UDS:
+			snprintf(one.uds, sizeof(one.uds), "%s", optarg);
+			single = true;
+			if (strlen(optarg) >= sizeof(one.uds))
+				errx(EXIT_USAGE, "--uds-path too long: %s", optarg);
+			break;
+		case O_GROUPS:
+			snprintf(one.groups, sizeof(one.groups), "%s", optarg);
+			single = true;
+			break;
+		case O_TXBUF:
+			one.tx_buf = cli_u32(optarg, "tx buffer size", DEV_TX_BUF_MAX);
+			single = true;
+			break;
+		case O_VM:
+			if (nvm == DEV_MAX_VMS)
+				errx(EXIT_USAGE, "too many --vm (at most %d)", DEV_MAX_VMS);
+			vms[nvm++] = optarg;
+			break;
+		case O_CONFIG:
+			config = optarg;
+			break;
+		case O_PCAP:
+			pcap = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		errx(EXIT_USAGE, "unexpected argument '%s' (see vsk device --help)", argv[optind]);
+	if ((single || cid_set) + (nvm > 0) + (config != NULL) > 1)
+		errx(EXIT_USAGE, "use one of --guest-cid/--socket/--uds-path, --vm, --config");
+	if (single || cid_set) {
+		if (one.socket[0] == '\0' || one.uds[0] == '\0')
+			errx(EXIT_USAGE, "--socket and --uds-path are both required");
+		cfg[ncfg++] = one;
+	}
+	for (int i = 0; i < nvm; i++)
+		if (dev_cfg_parse_vm(vms[i], &cfg[ncfg++], ebuf, sizeof(ebuf)) < 0)
+			errx(EXIT_USAGE, "--vm %s: %s", vms[i], ebuf);
+	if (config != NULL && dev_cfg_parse_file(config, cfg, &ncfg, DEV_MAX_VMS, ebuf, sizeof(ebuf)) < 0)
+		errx(EXIT_USAGE, "--config %s", ebuf);
+	if (ncfg == 0) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	if (dev_cfg_check(cfg, ncfg, ebuf, sizeof(ebuf)) < 0)
+		errx(EXIT_USAGE, "%s", ebuf);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; /* no SA_RESTART: the loop must wake */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = dev_create(&d, log_line, NULL);
+	if (rc < 0) {
+		errno = -rc;
+		err(1, "device setup");
+	}
+	if (pcap != NULL && dev_set_pcap(d, pcap, ebuf, sizeof(ebuf)) < 0) {
+		dev_destroy(d);
+		errx(1, "pcap %s", ebuf);
+	}
+	for (int i = 0; i < ncfg; i++) {
+		if (dev_add_vm(d, &cfg[i], NULL, ebuf, sizeof(ebuf)) < 0) {
+			dev_destroy(d);
+			errx(1, "vm %u: %s", cfg[i].cid, ebuf);
+		}
+		fprintf(stderr, "vsk device: vm %u: vhost-user on %s, host side %s%s%s\n", cfg[i].cid,
+			cfg[i].socket, cfg[i].uds, cfg[i].groups[0] ? ", groups " : "", cfg[i].groups);
+	}
+	while (!want_stop) {
+		if (want_stats) {
+			want_stats = 0;
+			print_stats(d);
+		}
+		rc = dev_run_once(d, -1);
+		if (rc < 0) {
+			print_stats(d);
+			dev_destroy(d);
+			errno = -rc;
+			err(1, "epoll_wait");
+		}
+	}
+	print_stats(d);
+	dev_destroy(d);
+	return 0;
+}
