@@ -10,6 +10,7 @@ const struct cmd vsk_commands[] = {
 	{ "check",   cmd_check,   "diagnose vsock support and print the fix for every gap" },
 	{ "cid",     cmd_cid,     "print the local CID and the transports present" },
 	{ "connect", cmd_connect, "connect to an address; stdin/stdout to the connection" },
+	{ "device",  cmd_device,  "vhost-user-vsock backend: the host side of vsock for QEMU, no root" },
 	{ "dump",    cmd_dump,    "capture and decode vsock traffic (vsockmon, pcap)" },
 	{ "listen",  cmd_listen,  "accept connections; print, echo, save or exec for each" },
 	{ "proxy",   cmd_proxy,   "relay every connection on one address to another" },
