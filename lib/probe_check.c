@@ -95,11 +95,14 @@ static void fix_module(struct vsk_check_item *it, const struct probe_files *f, c
 	const char *opt = probe_module_kconfig(name);
 	enum probe_mod m = probe_module_state(f, name);
 
-	/* vhost is not selectable on its own: VHOST_VSOCK selects it. */
+	/* vhost is not selectable on its own: VHOST_VSOCK selects it, and
+	 * modprobe vhost_vsock loads it as a dependency. */
 	if (!strcmp(name, "vhost"))
 		opt = "CONFIG_VHOST_VSOCK";
 	if (m == PROBE_MOD_MISSING || !can_modprobe(f))
 		fix(it, "rebuild the kernel with %s=%s", opt ? opt : name, can_modprobe(f) ? "m" : "y");
+	else if (!strcmp(name, "vhost"))
+		fix(it, "modprobe vhost_vsock  (loads vhost)");
 	else
 		fix(it, "modprobe %s", name);
 }
@@ -123,7 +126,9 @@ static void check_config(struct vsk_check_report *r, const struct probe_files *f
 				 f->release);
 			/* One gap, one fix: say it on the first line only. */
 			if (!told && can_modprobe(f))
-				fix(it, "modprobe configs  (provides /proc/config.gz if CONFIG_IKCONFIG=m)");
+				fix(it, "modprobe configs  (gives /proc/config.gz if the kernel has CONFIG_IKCONFIG=m)");
+			if (!told)
+				fix(it, "or install this kernel's config as /boot/config-%s", f->release);
 			told = true;
 		}
 	}
@@ -311,17 +316,22 @@ static void verdict(struct vsk_check_report *r)
 		if (t->bindable[i] != VSK_CID_ANY)
 			cid_ok = true;
 	}
-	/* Hyper-V's transport never reports a CID but carries traffic. */
-	r->usable = t->af_vsock && (cid_ok || !strcmp(t->g2h_name, "hyperv"));
+	/* The role counts a transport that carries traffic even without a
+	 * CID we could bind (Hyper-V, or a guest CID we may not read). */
+	r->usable = t->af_vsock && (cid_ok || strcmp(t->role, "none") != 0);
 	if (!t->af_vsock)
 		snprintf(r->verdict, sizeof(r->verdict), "vsock is not usable here: socket(AF_VSOCK): %s",
 			 strerror(t->sock_err));
+	else if (!r->usable && !strcmp(t->g2h_name, "virtio") && !t->virtio_dev)
+		snprintf(r->verdict, sizeof(r->verdict),
+			 "vsock is not usable here: the virtio transport has no virtio-vsock device, "
+			 "and no other transport has a CID (bindable: %s)", list);
 	else if (!r->usable)
 		snprintf(r->verdict, sizeof(r->verdict),
 			 "vsock is not usable here: no transport has a CID (bindable: %s)", list);
 	else
-		snprintf(r->verdict, sizeof(r->verdict), "vsock is usable here: role %s, bindable CIDs: %s",
-			 t->role, list);
+		snprintf(r->verdict, sizeof(r->verdict), "vsock is usable here: role %s, bindable CIDs: %s%s",
+			 t->role, list, t->cid_err ? " (the local CID is unknown, so not tried)" : "");
 }
 
 void probe_check_eval(const struct probe_files *f, const struct probe_live *l, struct vsk_check_report *r)

@@ -429,7 +429,8 @@ static void test_eval_loopback_only(void **state)
 	const struct vsk_check_item *it;
 
 	proc_modules(fk, mods);
-	put(fk, "/lib/modules/" REL "/modules.dep", "kernel/drivers/vhost/vhost_vsock.ko: \n"
+	put(fk, "/lib/modules/" REL "/modules.dep", "kernel/drivers/vhost/vhost_vsock.ko: kernel/drivers/vhost/vhost.ko\n"
+						    "kernel/drivers/vhost/vhost.ko:\n"
 						    "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko:\n");
 	live(fk, 0, VSK_CID_LOCAL, 2, VSK_CID_LOCAL, 0, VSK_CID_HOST, EADDRNOTAVAIL);
 	eval(fk);
@@ -450,6 +451,8 @@ static void test_eval_loopback_only(void **state)
 	assert_true(has_fix(it, "-device vhost-user-vsock-pci,chardev=vsk0"));
 	assert_true(has_fix(it, "vsk device --guest-cid 4 --socket /tmp/vhost4.sock --uds-path /tmp/vm4.vsock"));
 	assert_int_equal(item(fk->r, "guest-modules", "vsock")->status, VSK_CHECK_OK);
+	/* vhost comes with vhost_vsock; it is not loaded by its own name. */
+	assert_true(has_fix(item(fk->r, "host-modules", "vhost"), "modprobe vhost_vsock"));
 	it = item(fk->r, "guest-modules", "vmw_vsock_virtio_transport");
 	assert_int_equal(it->status, VSK_CHECK_MISSING);
 	assert_true(has_fix(it, "modprobe vmw_vsock_virtio_transport"));
@@ -502,6 +505,7 @@ static void test_eval_virtio_no_device(void **state)
 	assert_string_equal(fk->r->t.role, "none");
 	assert_false(fk->r->usable);
 	assert_non_null(strstr(fk->r->verdict, "not usable"));
+	assert_non_null(strstr(fk->r->verdict, "no virtio-vsock device"));
 	it = item(fk->r, "transports", "g2h");
 	assert_int_equal(it->status, VSK_CHECK_WARN);
 	assert_non_null(strstr(it->detail, "no virtio-vsock device"));
@@ -551,6 +555,24 @@ static void test_eval_nested(void **state)
 	eval(fk);
 	assert_string_equal(fk->r->t.role, "host+guest (nested)");
 	assert_int_equal(fk->r->t.nbindable, 3);
+}
+
+static void test_eval_guest_unprivileged(void **state)
+{
+	struct fake *fk = *state;
+	static const char *const mods[] = { "vmw_vsock_virtio_transport", "vsock", NULL };
+
+	/* Not root: the ioctl fails, so the guest CID cannot be tried, but
+	 * the virtio device shows the guest transport works. */
+	proc_modules(fk, mods);
+	put(fk, "/sys/bus/virtio/devices/virtio3/device", "0x0013\n");
+	live(fk, 0, VSK_CID_ANY, 2, VSK_CID_LOCAL, EADDRNOTAVAIL, VSK_CID_HOST, EADDRNOTAVAIL);
+	fk->l.cid_err = EACCES;
+	eval(fk);
+	assert_string_equal(fk->r->t.role, "guest");
+	assert_true(fk->r->usable);
+	assert_true(has_fix(item(fk->r, "transports", "local CID"), "run as root"));
+	assert_non_null(strstr(fk->r->verdict, "local CID is unknown"));
 }
 
 static void test_eval_host_idle_virtio(void **state)
@@ -694,6 +716,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eval_virtio_no_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eval_guest_with_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eval_nested, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eval_guest_unprivileged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eval_host_idle_virtio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eval_no_af_vsock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eval_names_disagree, setup, teardown),
