@@ -140,6 +140,7 @@ static void serve_client(struct server *s, int cfd, const char *peer)
 
 	if (c == NULL) {
 		warnx("accept %s: out of memory, client %s dropped", s->text, peer);
+		s->last_err = ENOMEM;
 		close(cfd);
 		return;
 	}
@@ -158,6 +159,7 @@ static void serve_client(struct server *s, int cfd, const char *peer)
 		if (rc < 0) {
 			errno = -rc;
 			warn("exec for %s", peer);
+			s->last_err = -rc;
 			close(cfd);
 			free(c);
 			return;
@@ -168,6 +170,7 @@ static void serve_client(struct server *s, int cfd, const char *peer)
 	if (rc < 0) {
 		errno = -rc;
 		warn("relay for %s", peer);
+		s->last_err = -rc;
 		free(c);
 	}
 }
