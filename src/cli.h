@@ -5,6 +5,7 @@
 #include <err.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "vsk.h"
 
 #define EXIT_USAGE 2
@@ -39,6 +40,8 @@ void cli_addr(const char *text, struct vsk_addr *a);
 _Noreturn void cli_die_explain(int err, const char *op, const struct vsk_addr *a);
 /* write() all of BUF, EINTR and short writes handled; 0 or -errno. */
 int cli_write_all(int fd, const void *buf, size_t len);
+/* S as a JSON string with the escapes JSON requires; null for NULL. */
+void cli_json_str(FILE *f, const char *s);
 /* true when stdout is a terminal and NO_COLOR is unset. */
 bool cli_color(void);
 

@@ -40,22 +40,7 @@ static const char *group_title(const char *group)
 
 static void json_str(const char *s)
 {
-	if (s == NULL) {
-		fputs("null", stdout);
-		return;
-	}
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
+	cli_json_str(stdout, s);
 }
 
 static void print_json(const struct vsk_check_report *r)

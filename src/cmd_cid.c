@@ -16,25 +16,10 @@ static const char usage_text[] =
 	"             bindable_cids\n"
 	"  -h, --help this text\n";
 
-/* JSON string or null; escapes what JSON requires. */
+/* JSON string, or null when absent or empty. */
 static void json_str(const char *s)
 {
-	if (s == NULL || *s == '\0') {
-		fputs("null", stdout);
-		return;
-	}
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
+	cli_json_str(stdout, s != NULL && *s != '\0' ? s : NULL);
 }
 
 /* A CID as JSON: a number, or "any" for VMADDR_CID_ANY. */
