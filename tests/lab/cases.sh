@@ -29,10 +29,7 @@ SEED_MSG="Hello, Host! This is a message from the VM."
 
 t_stream_send_recv() {
 	spawn recv vsk recv vsock:any:4050
-	# The listening line must reach a file before accept() blocks, or no
-	# script can wait for the server.
-	wait_text recv.out "VSOCK server is listening" 50 ||
-		fail "no listening line from vsk recv within 5 s: $(excerpt recv.out)"
+	wait_listen vsock:any:4050 recv || fail "vsk recv does not listen: $(excerpt recv.out)"
 	run send vsk send vsock:local:4050
 	[ "$RC" = 0 ] || fail "vsk send exited $RC: $(excerpt send.err)"
 	wait_rc recv 100 || fail "vsk recv still running 10 s after the sender left"
@@ -55,13 +52,10 @@ t_stream_send_recv() {
 t_seqpacket_boundaries() {
 	# 1. vsk listen -o FILE receives three messages intact.
 	spawn lis vsk listen vsock-seq:any:5000 --once -o got
-	_ok=0
-	for _i in $(seq 50); do
-		{ printf one; sleep 0.3; printf two; sleep 0.3; printf three; } |
-			timeout 10 vsk connect vsock-seq:1:5000 >conn.out 2>conn.err && { _ok=1; break; }
-		sleep 0.1
-	done
-	[ "$_ok" = 1 ] || fail "vsk connect vsock-seq:1:5000 failed: $(excerpt conn.err)"
+	wait_listen vsock-seq:any:5000 lis || fail "vsk listen vsock-seq:any:5000 does not listen: $(excerpt lis.out)"
+	{ printf one; sleep 0.3; printf two; sleep 0.3; printf three; } |
+		timeout 10 vsk connect vsock-seq:1:5000 >conn.out 2>conn.err ||
+		fail "vsk connect vsock-seq:1:5000 failed: $(excerpt conn.err)"
 	wait_rc lis 50 || fail "vsk listen --once still running after its client left"
 	[ "$RC" = 0 ] || fail "vsk listen exited $RC: $(excerpt lis.out)"
 	[ "$(cat got)" = onetwothree ] || fail "listen -o got '$(excerpt got)', want 'onetwothree'"
@@ -69,17 +63,14 @@ t_seqpacket_boundaries() {
 	# of different sizes to an --echo listener and must get each back as
 	# exactly one message.
 	spawn echo vsk listen vsock-seq:any:5010 --echo
-	_ok=0
-	for _i in $(seq 50); do
-		seqpeer send 5010 a bbbbbbbbbb "$(printf '%01000d' 7)" >peer.out 2>&1 && { _ok=1; break; }
-		grep -q 'reply' peer.out && break
-		sleep 0.1
-	done
+	wait_listen vsock-seq:any:5010 echo || fail "vsk listen vsock-seq:any:5010 --echo does not listen: $(excerpt echo.out)"
+	seqpeer send 5010 a bbbbbbbbbb "$(printf '%01000d' 7)" >peer.out 2>&1
+	_rc=$?
 	cat peer.out
-	[ "$_ok" = 1 ] || fail "echoed messages lost their boundaries: $(excerpt peer.out)"
+	[ "$_rc" = 0 ] || fail "echoed messages lost their boundaries: $(excerpt peer.out)"
 	# 3. vsk connect sends each stdin chunk as one message.
 	spawn peer seqpeer recv 5011 3
-	wait_text peer.out listening 50 || fail "seqpeer recv did not start: $(excerpt peer.out)"
+	wait_listen vsock-seq:any:5011 peer || fail "seqpeer recv did not start: $(excerpt peer.out)"
 	{ printf one; sleep 0.5; printf twotwo; sleep 0.5; printf three33; } |
 		timeout 10 vsk connect vsock-seq:1:5011 >c2.out 2>c2.err
 	wait_rc peer 50 || fail "seqpeer recv did not finish"
@@ -90,7 +81,7 @@ t_seqpacket_boundaries() {
 
 t_many_clients() {
 	spawn lis vsk listen vsock:any:5001 --echo
-	wait_listen vsock:1:5001 || fail "listener on vsock:any:5001 not reachable: $(excerpt lis.out)"
+	wait_listen vsock:1:5001 lis || fail "listener on vsock:any:5001 does not listen: $(excerpt lis.out)"
 	for _i in $(seq 20); do
 		printf 'client %02d says %s\n' "$_i" "$(seq -s, "$_i")" >in.$_i
 		spawn c$_i sh -c "timeout 30 vsk connect vsock:1:5001 <in.$_i"
@@ -107,9 +98,9 @@ t_many_clients() {
 
 t_proxy_vsock_unix() {
 	spawn lis vsk listen unix:/tmp/u.sock --echo
-	wait_listen unix:/tmp/u.sock || fail "echo listener on unix:/tmp/u.sock not reachable: $(excerpt lis.out)"
+	wait_listen unix:/tmp/u.sock lis || fail "echo listener on unix:/tmp/u.sock does not listen: $(excerpt lis.out)"
 	spawn proxy vsk proxy vsock:any:5002 unix:/tmp/u.sock
-	wait_listen vsock:1:5002 || fail "proxy on vsock:any:5002 not reachable: $(excerpt proxy.out)"
+	wait_listen vsock:1:5002 proxy || fail "proxy on vsock:any:5002 does not listen: $(excerpt proxy.out)"
 	for _i in 1 2 3; do
 		seq 1000 | sed "s/^/$_i:/" >in.$_i
 		run c$_i vsk connect vsock:1:5002 <in.$_i
@@ -123,13 +114,10 @@ t_bulk_64mib() {
 	head -c 67108864 /dev/urandom >/tmp/bulk.in || skip "no room for 64 MiB in the guest's /tmp"
 	_want=$(md5sum </tmp/bulk.in | cut -d' ' -f1)
 	spawn lis vsk listen vsock:any:5003 --once -o /tmp/bulk.out
+	wait_listen vsock:any:5003 lis || fail "vsk listen vsock:any:5003 does not listen: $(excerpt lis.out)"
 	_t0=$(date +%s)
-	_ok=0
-	for _i in $(seq 50); do
-		timeout 200 vsk connect vsock:1:5003 </tmp/bulk.in >conn.out 2>conn.err && { _ok=1; break; }
-		sleep 0.1
-	done
-	[ "$_ok" = 1 ] || fail "vsk connect vsock:1:5003 failed: $(excerpt conn.err)"
+	timeout 200 vsk connect vsock:1:5003 </tmp/bulk.in >conn.out 2>conn.err ||
+		fail "vsk connect vsock:1:5003 failed: $(excerpt conn.err)"
 	wait_rc lis 300 || fail "vsk listen --once still running 30 s after the sender finished"
 	[ "$RC" = 0 ] || fail "vsk listen exited $RC: $(excerpt lis.out)"
 	echo "64 MiB in $(( $(date +%s) - _t0 )) s"
@@ -151,7 +139,7 @@ t_err_bind_port80() {
 
 t_err_addr_in_use() {
 	spawn any vsk listen vsock:any:6001
-	wait_listen vsock:1:6001 || fail "first listener on vsock:any:6001 not reachable: $(excerpt any.out)"
+	wait_listen vsock:1:6001 any || fail "first listener on vsock:any:6001 does not listen: $(excerpt any.out)"
 	expect_error l "any" vsk listen vsock:1:6001
 }
 
@@ -166,7 +154,8 @@ json_ok() {
 	grep -q "\"$2\"" "$1" || fail "--json output has no \"$2\" key: $(excerpt "$1")"
 }
 
-# cid_case CID WORDS: vsk cid prints "Local CID: CID" first and matches WORDS.
+# cid_case CID WORDS: vsk cid prints "Local CID: CID" first and matches WORDS;
+# --json has the same local_cid (keys: man/vsk-cid.1).
 cid_case() {
 	run cid vsk cid
 	[ "$RC" = 0 ] || fail "vsk cid exited $RC: $(excerpt cid.err)"
@@ -175,30 +164,35 @@ cid_case() {
 	grep -qiE -- "$2" cid.out || fail "vsk cid output does not match /$2/"
 	run json vsk cid --json
 	[ "$RC" = 0 ] || fail "vsk cid --json exited $RC: $(excerpt json.err)"
-	json_ok json.out cid
+	json_ok json.out local_cid
+	grep -q "\"local_cid\": *$1[,}]" json.out || fail "--json local_cid is not $1: $(excerpt json.out)"
 }
 
+# check_case TEXT JSON: vsk check exits 0 and its text matches the regexp
+# TEXT; --json says usable and matches JSON (keys: man/vsk-check.1).
 check_case() {
 	run chk vsk check
 	[ "$RC" = 0 ] || fail "vsk check exited $RC where vsock is usable: $(excerpt chk.out)"
 	grep -qiE -- "$1" chk.out || fail "vsk check output does not match /$1/"
 	run json vsk check --json
 	[ "$RC" = 0 ] || fail "vsk check --json exited $RC: $(excerpt json.err)"
-	json_ok json.out "$2"
+	json_ok json.out usable
+	grep -q '"usable": *true' json.out || fail "--json does not say \"usable\":true: $(excerpt json.out)"
+	grep -qE -- "$2" json.out || fail "--json does not match /$2/"
 }
 
 t_cid_loopback() { cid_case 1 "loopback"; }
 t_cid_vhost() { cid_case 2 "host|h2g|vhost"; }
-t_cid_virtio() { cid_case 1 "virtio|g2h"; }
-t_check_loopback() { check_case "loopback" usable; }
-t_check_vhost() { check_case "vhost|h2g|host" usable; }
-t_check_virtio() { check_case "virtio|g2h" usable; }
+t_cid_virtio() { cid_case 1 "g2h.*virtio"; }
+t_check_loopback() { check_case "usable.*role loopback" '"role": *"loopback only"'; }
+t_check_vhost() { check_case "usable.*role host" '"role": *"host"'; }
+t_check_virtio() { check_case "usable" '"name": *"g2h", *"status": *"[a-z]+", *"detail": *"virtio'; }
 
 t_bind_cid2_vhost() {
 	spawn lis vsk listen vsock:2:6000 --echo
 	# In this role no g2h transport exists, so CID 2 is local and the kernel
 	# takes connections to it over loopback.
-	wait_listen vsock:2:6000 || fail "listen vsock:2:6000 not reachable: $(excerpt lis.out)"
+	wait_listen vsock:2:6000 lis || fail "listen vsock:2:6000 does not listen: $(excerpt lis.out)"
 	echo "cid two" >in
 	run c vsk connect vsock:2:6000 <in
 	[ "$RC" = 0 ] || fail "vsk connect vsock:2:6000 exited $RC: $(excerpt c.err)"
@@ -208,7 +202,7 @@ t_bind_cid2_vhost() {
 # The seed scenario for tests/lab/demo (not in the table).
 t_demo_seed() {
 	spawn recv vsk recv vsock:any:4050
-	wait_text recv.out "listening" 50 || sleep 1
+	wait_listen vsock:any:4050 recv || fail "vsk recv does not listen: $(excerpt recv.out)"
 	timeout 20 vsk send vsock:local:4050 >send.out 2>&1
 	_src=$?
 	wait_rc recv 100

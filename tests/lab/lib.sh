@@ -14,7 +14,7 @@ LAB_VSK=${VSK_LAB_VSK:-$TOP/vsk}
 LAB_CACHE=${VSK_LAB_CACHE:-${HOME:-/root}/.cache/vsk-lab}
 # Bump when the layout of the base archive changes, so stale caches are
 # not reused.
-LAB_BASE_REV=1
+LAB_BASE_REV=2
 
 # Modules per group, in insmod order (dependencies first; no modprobe and
 # no modules.dep in the guest).
@@ -65,7 +65,8 @@ file_is_static() {
 }
 
 # Base archive: busybox with one symlink per applet, /etc/passwd with an
-# unprivileged user, and the modules flat under /lib/vsk-modules/. Cached
+# unprivileged user, the kernel config, and the modules flat under
+# /lib/vsk-modules/. Cached
 # per kernel + busybox build; printed path on stdout.
 lab_base_initrd() {
 	local bbsum key out stage m a
@@ -90,6 +91,9 @@ lab_base_initrd() {
 		fi
 		cp "$LAB_MODROOT/$m.ko" "$stage/lib/vsk-modules/"
 	done
+	# vsk check reads the kernel config from /boot like on a real system.
+	mkdir -p "$stage/boot"
+	cp "$LAB_CACHE/kernel/boot/config-$LAB_KVER" "$stage/boot/" 2>/dev/null || true
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/tmp:/bin/sh\n' \
 		>"$stage/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"

@@ -16,15 +16,15 @@ excerpt() { head -n "${2:-4}" "$1" 2>/dev/null | tr '\n' '|' | cut -c1-300; }
 # spawn NAME CMD...: run CMD in the background, output to NAME.out, exit
 # status to NAME.rc when it ends.
 spawn() {
-	_n=$1; shift
-	echo "+ $* &  [$_n]"
-	( "$@" >"$_n.out" 2>&1; echo $? >"$_n.rc" ) &
+	__n=$1; shift
+	echo "+ $* &  [$__n]"
+	( "$@" >"$__n.out" 2>&1; echo $? >"$__n.rc" ) &
 }
 
 # wait_rc NAME TENTHS: wait for a spawned command to end; sets RC.
 wait_rc() {
-	_i=0
-	while [ ! -s "$1.rc" ] && [ "$_i" -lt "$2" ]; do sleep 0.1; _i=$((_i + 1)); done
+	__i=0
+	while [ ! -s "$1.rc" ] && [ "$__i" -lt "$2" ]; do sleep 0.1; __i=$((__i + 1)); done
 	[ -s "$1.rc" ] || return 1
 	RC=$(cat "$1.rc")
 }
@@ -34,20 +34,26 @@ still_running() { [ ! -s "$1.rc" ]; }
 
 # wait_text FILE TEXT TENTHS: wait until FILE contains TEXT.
 wait_text() {
-	_i=0
-	while ! grep -qF -- "$2" "$1" 2>/dev/null && [ "$_i" -lt "$3" ]; do
-		sleep 0.1; _i=$((_i + 1))
+	__i=0
+	while ! grep -qF -- "$2" "$1" 2>/dev/null && [ "$__i" -lt "$3" ]; do
+		sleep 0.1; __i=$((__i + 1))
 	done
 	grep -qF -- "$2" "$1" 2>/dev/null
 }
 
-# wait_listen ADDR: until a connect to ADDR (with empty stdin) succeeds, at
-# most 10 s. Only for listeners that serve more than one connection.
+# wait_listen ADDR [NAME]: until something listens on ADDR, at most 10 s,
+# without connecting (vsock: ask vsock_diag by port; unix: the socket file).
+# Gives up early when the spawned command NAME has ended.
 wait_listen() {
-	_i=0
-	while [ "$_i" -lt 100 ]; do
-		timeout 5 vsk connect "$1" </dev/null >/dev/null 2>&1 && return 0
-		sleep 0.1; _i=$((_i + 1))
+	__i=0
+	while [ "$__i" -lt 100 ]; do
+		case $1 in
+		vsock:*|vsock-seq:*) vsockdiag wait "${1##*:}" 0 2>/dev/null && return 0 ;;
+		unix:*) [ -S "${1#unix:}" ] && return 0 ;;
+		*) echo "wait_listen: cannot wait for $1" >&2; return 1 ;;
+		esac
+		[ -n "${2:-}" ] && [ -s "$2.rc" ] && return 1
+		sleep 0.1; __i=$((__i + 1))
 	done
 	return 1
 }
@@ -55,23 +61,23 @@ wait_listen() {
 # run NAME CMD...: run in the foreground (at most 60 s), output to NAME.out
 # (stdout) and NAME.err; sets RC.
 run() {
-	_n=$1; shift
+	__n=$1; shift
 	echo "+ $*"
-	timeout 60 "$@" >"$_n.out" 2>"$_n.err"
+	timeout 60 "$@" >"$__n.out" 2>"$__n.err"
 	RC=$?
 	echo "  exit $RC"
-	sed 's/^/  out: /' "$_n.out" | head -n 20
-	sed 's/^/  err: /' "$_n.err" | head -n 20
+	sed 's/^/  out: /' "$__n.out" | head -n 20
+	sed 's/^/  err: /' "$__n.err" | head -n 20
 }
 
 # expect_error NAME WORDS CMD...: CMD must exit 1 and its stderr must match
 # the extended regexp WORDS (case-insensitive).
 expect_error() {
-	_n=$1 _w=$2; shift 2
-	run "$_n" "$@"
-	[ "$RC" = 1 ] || fail "'$*' exited $RC, want 1; stderr: $(excerpt "$_n.err")"
-	grep -qiE -- "$_w" "$_n.err" ||
-		fail "'$*' stderr does not match /$_w/: $(excerpt "$_n.err")"
+	__n=$1 __w=$2; shift 2
+	run "$__n" "$@"
+	[ "$RC" = 1 ] || fail "'$*' exited $RC, want 1; stderr: $(excerpt "$__n.err")"
+	grep -qiE -- "$__w" "$__n.err" ||
+		fail "'$*' stderr does not match /$__w/: $(excerpt "$__n.err")"
 }
 
 # lab_run_case NAME SECONDS (called by /init): run t_NAME with a watchdog,
@@ -81,6 +87,7 @@ lab_run_case() {
 	_dir=/tmp/case/$_name
 	mkdir -p "$_dir"
 	echo "--- BEGIN $_name"
+	_t0=$(cut -d' ' -f1 /proc/uptime)
 	# setsid: the case leads its own process group (pgid = its pid), so the
 	# watchdog and the clean-up reach everything it started.
 	CASE_DIR=$_dir setsid sh -c 'cd "$CASE_DIR" && . /lab/lib.sh && . /lab/cases.sh &&
@@ -94,6 +101,7 @@ lab_run_case() {
 	kill "$_wd" 2>/dev/null
 	kill -s KILL -- "-$_pid" 2>/dev/null
 	sed 's/^/  | /' "$_dir/.log"
+	echo "  | (took $(awk -v t0="$_t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime) s)"
 	_why=$(cat "$_dir/.reason" 2>/dev/null)
 	if [ -e "$_dir/.timeout" ]; then
 		echo "FAIL $_name: timed out after $_secs s${_why:+ ($_why)}"
