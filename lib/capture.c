@@ -200,23 +200,46 @@ int capture_writer_close(struct capture_writer *w)
 
 /* ------------------------------------------------------------- reading */
 
+#define READ_BUF (1u << 20)
+
 struct capture_reader {
 	pcap_t *p;
 	bool live;
+	char *iobuf;   /* stdio buffer of the file libpcap reads */
 };
 
 int capture_reader_open(const char *path, struct capture_reader **rp, char *errbuf)
 {
 	char eb[PCAP_ERRBUF_SIZE] = "";
 	struct capture_reader *r;
+	FILE *f;
+	int rc;
 
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
-	/* "-" is stdin for libpcap; pcapng is detected by its magic. */
-	r->p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, eb);
+	/* Our own FILE with a big buffer: libpcap freads each record, and with
+	 * stdio's default 4 KiB that is a read() every ~20 records. */
+	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (f == NULL) {
+		rc = -errno;
+		seterr(errbuf, "%s: %s", path, strerror(-rc));
+		free(r);
+		return rc;
+	}
+	/* glibc ignores the size unless it is given the buffer too. */
+	r->iobuf = malloc(READ_BUF);
+	if (r->iobuf != NULL)
+		setvbuf(f, r->iobuf, _IOFBF, READ_BUF);
+	/* pcapng is detected by its magic. */
+	r->p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, eb);
 	if (r->p == NULL) {
 		seterr(errbuf, "%s%s", eb, "");
+		/* stdin keeps using the buffer it was given: leave it. */
+		if (f != stdin) {
+			fclose(f);
+			free(r->iobuf);
+		}
 		free(r);
 		return -EINVAL;
 	}
@@ -329,7 +352,8 @@ void capture_reader_close(struct capture_reader *r)
 {
 	if (r == NULL)
 		return;
-	pcap_close(r->p);
+	pcap_close(r->p); /* fclose()s the file, before its buffer goes */
+	free(r->iobuf);
 	free(r);
 }
 

@@ -25,16 +25,24 @@ void pbuf_free(struct pbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Room for N more bytes; false (and err set) if it cannot be had. */
-static bool room(struct pbuf *b, size_t n)
+static bool grow(struct pbuf *b, size_t n);
+
+/* Room for N more bytes; false (and err set) if it cannot be had.  The
+ * common case is one compare, inlined into every append. */
+static inline bool room(struct pbuf *b, size_t n)
+{
+	if (__builtin_expect(b->err == 0 && b->cap - b->len >= n, 1))
+		return true;
+	return grow(b, n);
+}
+
+static bool grow(struct pbuf *b, size_t n)
 {
 	size_t nc;
 	char *np;
 
 	if (b->err != 0)
 		return false;
-	if (b->cap - b->len >= n)
-		return true;
 	nc = b->cap ? b->cap : 4096;
 	while (nc - b->len < n) {
 		if (nc > SIZE_MAX / 2) {

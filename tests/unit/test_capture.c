@@ -175,7 +175,7 @@ static void test_errors(void **state)
 
 	assert_true(capture_writer_open("/nonexistent-dir/x.pcap", 0, &w, eb) < 0);
 	assert_true(strstr(eb, "nonexistent") != NULL);
-	assert_int_equal(capture_reader_open("/nonexistent-dir/x.pcap", &r, eb), -EINVAL);
+	assert_int_equal(capture_reader_open("/nonexistent-dir/x.pcap", &r, eb), -ENOENT);
 	/* Not a capture at all. */
 	f = fopen(path, "w");
 	assert_non_null(f);
