@@ -421,20 +421,24 @@ static void close_ends(const struct relay_end *a, const struct relay_end *b)
 	}
 }
 
-static int dir_setup(struct relay_pair *p, struct relay_dir *d, const struct relay_end *from,
-		     const struct relay_end *to)
+/* A direction exists when FROM has a read fd; then TO must take data. */
+static bool ends_valid(const struct relay_end *a, const struct relay_end *b)
+{
+	if (a->rd < 0 && b->rd < 0)
+		return false;
+	if (a->rd >= 0 && b->wr < 0 && b->sink == NULL)
+		return false;
+	return b->rd < 0 || a->wr >= 0 || a->sink != NULL;
+}
+
+static void dir_setup(struct relay_pair *p, struct relay_dir *d, const struct relay_end *from,
+		      const struct relay_end *to)
 {
 	d->src = from->rd >= 0 ? fd_index(p, from->rd, ROLE_RD) : -1;
 	d->dst = to->wr >= 0 ? fd_index(p, to->wr, ROLE_WR) : -1;
 	d->sink = to->wr < 0 ? to->sink : NULL;
 	d->sink_ctx = to->sink_ctx;
-	if (d->src < 0) {
-		d->eof = true; /* nothing to send: pass the EOF on at once */
-		return 0;
-	}
-	if (d->dst < 0 && d->sink == NULL)
-		return -EINVAL;
-	return 0;
+	d->eof = d->src < 0; /* nothing to send: pass the EOF on at once */
 }
 
 static int dir_alloc(struct relay_pair *p, struct relay_dir *d)
@@ -457,38 +461,33 @@ int relay_add(struct relay *r, const struct relay_end *a, const struct relay_end
 	struct relay_pair *p = NULL;
 	struct relay_info info;
 	int saved[4];
-	int rc;
+	int rc = 0;
 
-	if (a->rd < 0 && b->rd < 0) {
+	if (!ends_valid(a, b)) {
 		rc = -EINVAL;
-		goto fail_ends;
+		goto fail;
 	}
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		rc = -ENOMEM;
-		goto fail_ends;
+		goto fail;
 	}
 	p->r = r;
 	p->udata = udata;
-	rc = dir_setup(p, &p->dir[0], a, b);
-	if (rc == 0)
-		rc = dir_setup(p, &p->dir[1], b, a);
-	if (rc < 0)
-		goto fail_ends;
+	dir_setup(p, &p->dir[0], a, b);
+	dir_setup(p, &p->dir[1], b, a);
 	/* All flags first: 0 and 1 may share one file (a tty). */
-	for (int i = 0; i < p->nfd; i++) {
+	for (int i = 0; i < p->nfd && rc == 0; i++) {
 		saved[i] = fcntl(p->fds[i].fd, F_GETFL);
-		if (saved[i] < 0) {
+		if (saved[i] < 0)
 			rc = -errno;
-			goto fail_ends;
-		}
 	}
 	for (int i = 0; i < p->nfd && rc == 0; i++)
 		rc = fd_setup(r, &p->fds[i], &saved[i]);
 	for (int i = 0; i < 2 && rc == 0; i++)
 		rc = dir_alloc(p, &p->dir[i]);
 	if (rc < 0)
-		goto fail_pair;
+		goto fail;
 	p->id = r->next_id;
 	r->next_id = r->next_id == INT_MAX ? 0 : r->next_id + 1;
 	push_pair(&r->pairs, p);
@@ -500,14 +499,14 @@ int relay_add(struct relay *r, const struct relay_end *a, const struct relay_end
 	}
 	return p->id;
 
-fail_pair:
-	pair_close_fds(p, false);
-	pair_free(p);
-	return rc;
-fail_ends:
-	close_ends(a, b);
-	if (p != NULL)
+fail:
+	/* The fds are ours either way: once in P, P's records close them. */
+	if (p != NULL) {
+		pair_close_fds(p, false);
 		pair_free(p);
+	} else {
+		close_ends(a, b);
+	}
 	return rc;
 }
 
