@@ -341,8 +341,18 @@ int vq_pop(struct vq *q, struct vq_elem *e)
 		return -ENODEV;
 	/* Acquire: ring entries below idx are visible once idx is. */
 	pending = (uint16_t)(ld16_acquire(avail_idx(q)) - q->last_avail_idx);
-	if (pending == 0)
-		return 0;
+	if (pending == 0) {
+		if (!q->event_idx || !q->notify_enabled)
+			return 0;
+		/* Empty with event idx: publish "kick me at last_avail_idx"
+		 * and look again after a full fence, or a buffer added between
+		 * our read and that store would get neither a kick nor a pop. */
+		st16(avail_event(q), q->last_avail_idx);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		pending = (uint16_t)(ld16_acquire(avail_idx(q)) - q->last_avail_idx);
+		if (pending == 0)
+			return 0;
+	}
 	if (pending > q->num)
 		goto broken;
 	head = ld16(avail_ring(q, q->last_avail_idx & (q->num - 1)));

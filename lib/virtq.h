@@ -8,6 +8,14 @@
  *
  * Threading: a struct vq is used by one thread at a time.
  *
+ * Device loop on a kick (or when it has data for the rx queue):
+ *   vq_kick_drain(q);
+ *   do { while (vq_pop(q, &e) == 1) { use e; vq_push(q, &e, written); } }
+ *   while (vq_enable_notify(q));   // only if vq_disable_notify was used
+ *   vq_notify(q);                  // once per batch
+ * vq_pop() returning 0 is safe to sleep on: with EVENT_IDX it re-arms the
+ * guest's kick and re-checks behind a full fence.
+ *
  * Lifetime rule for the device layer: the iovecs of a popped element point
  * into the current memory mapping, which vu_dispatch() may replace (memory
  * hot-plug, SET_MEM_TABLE, reset).  Push (or vq_unpop) every popped element

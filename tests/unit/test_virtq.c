@@ -347,6 +347,10 @@ static void test_event_idx(void **state)
 	assert_int_equal(vq_notify(&g->q), 0);  /* event 3 already behind */
 	assert_int_equal(call_count(g->q.call_fd), 2);
 
+	/* An empty pop re-arms the kick at the current position. */
+	put16(avail_event, 0);
+	assert_int_equal(vq_pop(&g->q, &g->e), 0);
+	assert_int_equal(get16(avail_event), 5);
 	/* Kick suppression: avail_event stays behind while disabled. */
 	vq_disable_notify(&g->q);
 	push_one(g, 5);

@@ -1,0 +1,172 @@
+/* libFuzzer harness: vhost-user message sequences against vu_dispatch().
+ *
+ * Build and run (from the repository root):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE \
+ *       tests/fuzz/fuzz_vhost.c lib/vhost.c lib/virtq.c -o build/fuzz_vhost
+ *   mkdir -p build/corpus_vhost
+ *   build/fuzz_vhost -max_total_time=60 build/corpus_vhost tests/fuzz/corpus/vhost
+ *
+ * Input: records  [kind u8][len u16 le][len bytes].
+ *   kind bit 7 set: guest memory write -- the bytes go into the 64 KiB guest
+ *                   memfd at offset (first 2 bytes, le) (rings, descriptors).
+ *   otherwise:      the bytes are sent on the front-end socket, with
+ *                   (kind & 3) fds attached: kind bit 2 picks the guest
+ *                   memfd, else eventfds; kind bit 3 a 4 KiB memfd instead.
+ * Everything is sent, the front end half-closes (so a short message ends
+ * in EOF, not a stall), then the back end dispatches until it fails; after
+ * each message every ready queue is drained with vq_pop/vq_push/vq_notify.
+ * The harness aborts if the back end leaks an fd.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vhost.h"
+
+#define GUEST_SIZE 0x10000u
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int guest_fd = -1, small_fd = -1, efd[3] = { -1, -1, -1 };
+
+static int count_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		abort();
+	while ((de = readdir(dir)))
+		n++;
+	closedir(dir);
+	return n;
+}
+
+static void init_once(void)
+{
+	if (guest_fd >= 0)
+		return;
+	guest_fd = memfd_create("guest", MFD_CLOEXEC);
+	small_fd = memfd_create("small", MFD_CLOEXEC);
+	if (guest_fd < 0 || small_fd < 0 || ftruncate(guest_fd, GUEST_SIZE) < 0 || ftruncate(small_fd, 4096) < 0)
+		abort();
+	for (int i = 0; i < 3; i++)
+		efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+static void send_record(int sock, const uint8_t *b, size_t len, unsigned kind)
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	int fds[3];
+	unsigned n = kind & 3;
+	struct iovec iov = { (void *)b, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (len == 0)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = (kind & 8) ? small_fd : (kind & 4) ? guest_fd : efd[i];
+	if (n) {
+		struct cmsghdr *c;
+
+		mh.msg_control = cb.buf;
+		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+	}
+	(void)sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static void drain_queues(struct vu_dev *d)
+{
+	static struct vq_elem e;
+
+	for (unsigned i = 0; i < d->nqueues; i++) {
+		struct vq *q = &d->vq[i];
+
+		if (!q->ready)
+			continue;
+		for (int k = 0; k < 8 && vq_pop(q, &e) == 1; k++) {
+			uint8_t tmp[64];
+
+			vq_iov_to_buf(e.out, e.out_num, 0, tmp, sizeof(tmp));
+			vq_buf_to_iov(e.in, e.in_num, 0, tmp, sizeof(tmp));
+			vq_push(q, &e, e.in_len);
+		}
+		vq_notify(q);
+	}
+}
+
+static void drain_replies(int sock)
+{
+	uint8_t buf[4096];
+
+	while (recv(sock, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct vu_dev d;
+	uint8_t *guest;
+	int sv[2], before;
+
+	init_once();
+	before = count_fds();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	if (vu_init(&d, sv[1], 2, NULL, NULL) < 0)
+		abort();
+	d.config[0] = 4;
+	d.config_len = 8;
+	guest = mmap(NULL, GUEST_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, guest_fd, 0);
+	if (guest == MAP_FAILED)
+		abort();
+	memset(guest, 0, GUEST_SIZE);
+	while (size >= 3) {
+		unsigned kind = data[0];
+		size_t len = data[1] | (size_t)data[2] << 8;
+
+		data += 3;
+		size -= 3;
+		if (len > size)
+			len = size;
+		if ((kind & 0x80) && len >= 2) {
+			size_t off = (data[0] | (size_t)data[1] << 8) % GUEST_SIZE;
+			size_t n = len - 2 < GUEST_SIZE - off ? len - 2 : GUEST_SIZE - off;
+
+			memcpy(guest + off, data + 2, n);
+		} else if (!(kind & 0x80)) {
+			send_record(sv[0], data, len, kind);
+		}
+		data += len;
+		size -= len;
+	}
+	shutdown(sv[0], SHUT_WR);
+	for (int i = 0; i < 256; i++) {
+		if (vu_dispatch(&d) < 0)
+			break;
+		drain_queues(&d);
+		drain_replies(sv[0]);
+	}
+	vu_close(&d);
+	close(sv[0]);
+	munmap(guest, GUEST_SIZE);
+	if (count_fds() != before)
+		abort(); /* the back end leaked an fd */
+	return 0;
+}
