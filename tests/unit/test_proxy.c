@@ -505,6 +505,33 @@ static void test_listen_echo_connect(void **state)
 	stop(lp);
 }
 
+/* listen --exec: the command's stdin ends at the client's EOF while its
+ * output still reaches the client; $VSK_PEER names the client. */
+static void test_listen_exec(void **state)
+{
+	char sock[PATH_MAX], addr[PATH_MAX + 8], errl[PATH_MAX], buf[256];
+	pid_t lp;
+	long n;
+	int fd;
+
+	SKIP_WITHOUT_VSK();
+	path_in_dir(sock, sizeof(sock), "x6.sock");
+	path_in_dir(errl, sizeof(errl), "listen6.err");
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	lp = spawn_vsk((const char *[]){ "listen", "--once", "--exec",
+					 "tr a-z A-Z; echo \"after eof, peer $VSK_PEER\"", addr, NULL },
+		       -1, -1, errl);
+	fd = connect_unix(sock);
+	write_all(fd, "shout this\n", 11);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	n = hs_read_all(fd, buf, sizeof(buf) - 1, 10000);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, "SHOUT THIS\nafter eof, peer unix\n");
+	close(fd);
+	assert_int_equal(wait_exit(lp, 10000), 0);
+}
+
 /* Usage mistakes exit 2, a refused connect exits 1 with the explanation. */
 static void test_exit_codes(void **state)
 {
@@ -530,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_proxy_target_down),
 		cmocka_unit_test(test_listen_once_output),
 		cmocka_unit_test(test_listen_echo_connect),
+		cmocka_unit_test(test_listen_exec),
 		cmocka_unit_test(test_exit_codes),
 	};
 
