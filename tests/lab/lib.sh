@@ -6,10 +6,13 @@
 #   VSK_LAB_CACHE   kernel + base initramfs cache (default ~/.cache/vsk-lab,
 #                   filled by scripts/deps)
 #   VSK_LAB_VSK     the vsk binary to test (default ./vsk)
+#   VSK_LAB_CASES   the case file (default tests/lab/cases.sh)
 #   VSK_LAB_KEEP=1  keep the work directory (initrd, console logs)
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$LAB_DIR/../.." && pwd)
+# Another case file (same format) can stand in for tests/lab/cases.sh.
+LAB_CASES=${VSK_LAB_CASES:-$LAB_DIR/cases.sh}
 LAB_VSK=${VSK_LAB_VSK:-$TOP/vsk}
 LAB_CACHE=${VSK_LAB_CACHE:-${HOME:-/root}/.cache/vsk-lab}
 # Bump when the layout of the base archive changes, so stale caches are
@@ -146,7 +149,7 @@ lab_project_cpio() {
 	done
 	install -D -m 755 "$LAB_DIR/guest/init" "$stage/init"
 	install -D -m 644 "$LAB_DIR/guest/lib.sh" "$stage/lab/lib.sh"
-	install -D -m 644 "$LAB_DIR/cases.sh" "$stage/lab/cases.sh"
+	install -D -m 644 "$LAB_CASES" "$stage/lab/cases.sh"
 	(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$out" || return 1
 	rm -rf "$stage"
 }
