@@ -239,6 +239,10 @@ int cmd_dump(int argc, char **argv)
 		status = EXIT_USAGE;
 		goto out;
 	}
+	if (live)
+		/* As tcpdump does: says when records start to flow. */
+		fprintf(stderr, "vsk dump: listening on %s%s, link-type VSOCK (271)\n", ifname,
+			created ? (a.keep ? " (created, kept)" : " (created, removed on exit)") : "");
 	if (a.wfile != NULL && (rc = capture_writer_open(a.wfile, a.snaplen, &w, eb)) < 0) {
 		warnx("write %s: %s", a.wfile, eb[0] ? eb : strerror(-rc));
 		status = 1;

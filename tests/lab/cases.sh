@@ -24,6 +24,9 @@ lab_case cid_vhost            vhost    20  "vsk cid: Local CID: 2, host role; --
 lab_case check_vhost          vhost    20  "vsk check exits 0 with vhost_vsock; --json"
 lab_case cid_virtio           virtio   20  "vsk cid: virtio g2h transport present; --json"
 lab_case check_virtio         virtio   20  "vsk check exits 0 with the virtio transport; --json"
+lab_case dump_loopback        loopback 60  "vsk dump -w creates vsockmon0, records stream+seqpacket traffic, removes it"
+lab_case dump_keep            loopback 40  "vsk dump --keep leaves vsockmon0; a second dump uses it and leaves it"
+lab_case dump_no_vsockmon     loopback 20  "without the vsockmon module: one line naming modprobe vsockmon"
 
 SEED_MSG="Hello, Host! This is a message from the VM."
 
@@ -210,4 +213,106 @@ t_demo_seed() {
 	sed 's/^/DEMO sender| /' send.out
 	[ "$_src" = 0 ] || fail "vsk send exited $_src"
 	[ "${RC:-x}" = 0 ] || fail "vsk recv exited ${RC:-(still running)}"
+}
+
+# ---- vsk dump (issue 4). vsk dump -r of what was recorded must show the
+# expected CONNECT/PAYLOAD/DISCONNECT records; the capture is printed as
+# base64 between PCAP-BEGIN/PCAP-END so tests/dump/lab-import can turn a kept
+# console log into a golden capture under tests/dump/pcap/.
+
+# dump_start FILE [ARGS]: vsk dump -w FILE in the background until it says
+# it is listening; sets DUMP_PID.
+dump_start() {
+	__f=$1; shift
+	echo "+ vsk dump -w $__f $* &"
+	vsk dump -w "$__f" "$@" 2>"$__f.err" &
+	DUMP_PID=$!
+	wait_text "$__f.err" "listening on" 100 || fail "vsk dump did not start: $(excerpt "$__f.err")"
+	cat "$__f.err"
+}
+
+# dump_stop: SIGINT, as ^C would; vsk dump must exit 0.
+dump_stop() {
+	sleep 0.3
+	kill -INT "$DUMP_PID"
+	wait "$DUMP_PID"
+	__rc=$?
+	[ "$__rc" = 0 ] || fail "vsk dump exited $__rc on SIGINT"
+}
+
+# One stream connection (the seed's) and one seqpacket message.
+dump_traffic() {
+	rm -f recv.* send.* lis.* got c.out c.err # a second round must not see the first's
+	spawn recv vsk recv vsock:any:4050
+	wait_listen vsock:any:4050 recv || fail "vsk recv does not listen: $(excerpt recv.out)"
+	run send vsk send vsock:local:4050
+	[ "$RC" = 0 ] || fail "vsk send exited $RC: $(excerpt send.err)"
+	wait_rc recv 100 || fail "vsk recv still running after the sender left"
+	spawn lis vsk listen vsock-seq:any:5000 --once -o got
+	wait_listen vsock-seq:any:5000 lis || fail "vsk listen vsock-seq:any:5000 does not listen"
+	printf one | timeout 10 vsk connect vsock-seq:1:5000 >c.out 2>c.err ||
+		fail "vsk connect vsock-seq:1:5000 failed: $(excerpt c.err)"
+	wait_rc lis 50 || fail "vsk listen --once still running after its client left"
+}
+
+t_dump_loopback() {
+	[ -e /sys/class/net/vsockmon0 ] && fail "vsockmon0 exists before vsk dump ran"
+	dump_start cap.pcap
+	grep -q "vsockmon0 (created" cap.pcap.err || fail "vsk dump did not create vsockmon0: $(excerpt cap.pcap.err)"
+	dump_traffic
+	dump_stop
+	[ -e /sys/class/net/vsockmon0 ] && fail "vsk dump left vsockmon0 behind"
+	vsk dump -r cap.pcap >all.txt 2>&1 || fail "vsk dump -r cap.pcap: $(excerpt all.txt)"
+	sed 's/^/  rec: /' all.txt
+	_c=$(grep -c ' CONNECT, ' all.txt)
+	_p=$(grep -c ' PAYLOAD, ' all.txt)
+	_d=$(grep -c ' DISCONNECT, ' all.txt)
+	echo "CONNECT $_c PAYLOAD $_p DISCONNECT $_d"
+	# Two connections: REQUEST+RESPONSE each; the seed message and "one";
+	# each connection ends with at least a SHUTDOWN and an RST.
+	[ "$_c" = 4 ] || fail "$_c CONNECT records, want 4"
+	[ "$_p" -ge 2 ] || fail "$_p PAYLOAD records, want >= 2"
+	[ "$_d" -ge 4 ] || fail "$_d DISCONNECT records, want >= 4"
+	grep -vq ' VIRTIO 1\.[0-9]* > 1\.[0-9]* ' all.txt && fail "a record not between CID 1 endpoints"
+	vsk dump -r cap.pcap -X --op RW --type STREAM >x.txt 2>&1
+	grep -q 'Hello, Host' x.txt || fail "-X shows no seed message: $(excerpt x.txt)"
+	vsk dump -r cap.pcap -v --type SEQPACKET --op RW >v.txt 2>&1
+	cat v.txt
+	grep -q 'type SEQPACKET, op RW, flags EOM' v.txt || fail "-v shows no SEQPACKET RW with EOM"
+	vsk dump -r cap.pcap --conns >conns.txt 2>&1
+	cat conns.txt
+	grep -q '^2 connections$' conns.txt || fail "--conns: $(excerpt conns.txt)"
+	grep -q ' STREAM .* SHUTDOWN ' conns.txt || fail "--conns: no STREAM connection ended by SHUTDOWN"
+	grep -q ' SEQPACKET .* SHUTDOWN ' conns.txt || fail "--conns: no SEQPACKET connection ended by SHUTDOWN"
+	[ "$(vsk dump -r cap.pcap --json | grep -c '"record":"packet"')" = "$(wc -l <all.txt)" ] ||
+		fail "--json does not give one object per record"
+	echo "PCAP-BEGIN dump_loopback"
+	base64 cap.pcap
+	echo "PCAP-END"
+}
+
+t_dump_keep() {
+	dump_start k.pcap --keep
+	grep -q "created, kept" k.pcap.err || fail "vsk dump --keep: $(excerpt k.pcap.err)"
+	dump_traffic
+	dump_stop
+	[ -e /sys/class/net/vsockmon0 ] || fail "vsk dump --keep removed vsockmon0"
+	# An existing interface is used as is and left alone.
+	dump_start k2.pcap
+	grep -q "listening on vsockmon0, " k2.pcap.err || fail "second dump: $(excerpt k2.pcap.err)"
+	dump_traffic
+	dump_stop
+	[ -e /sys/class/net/vsockmon0 ] || fail "vsk dump removed a vsockmon0 it had not created"
+	[ "$(vsk dump -r k2.pcap --op CONNECT | wc -l)" = 4 ] || fail "second dump did not record 4 CONNECT"
+	ip link del vsockmon0 || fail "ip link del vsockmon0"
+}
+
+t_dump_no_vsockmon() {
+	[ -e /sys/class/net/vsockmon0 ] && ip link del vsockmon0
+	rmmod vsockmon || skip "cannot unload the vsockmon module"
+	run d vsk dump -c 1
+	insmod /lib/vsk-modules/vsockmon.ko
+	[ "$RC" = 1 ] || fail "vsk dump without vsockmon exited $RC, want 1"
+	[ "$(wc -l <d.err)" = 1 ] || fail "want one line, got: $(excerpt d.err)"
+	grep -q 'modprobe vsockmon' d.err || fail "does not say modprobe vsockmon: $(excerpt d.err)"
 }
