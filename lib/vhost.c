@@ -1,6 +1,8 @@
 /* vhost-user back end: message framing, one flat dispatch switch and one
  * vu_<msg>() handler per request.
  *
+ * Framing (whole reads/writes, fd collection) is in vhost_io.c.
+ *
  * Every message is untrusted.  Handlers check the payload size and fd count
  * before anything else; fds a handler does not take stay in the message and
  * the dispatcher closes them, so no error path can leak one.  Only the
@@ -9,7 +11,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -678,105 +679,6 @@ static int handle(struct vu_dev *d, struct vu_msg *m)
 
 /* ------------------------------------------------------------ framing */
 
-/* Wait up to the payload timeout for FD to become readable/writable. */
-static int wait_fd(int fd, short events)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int n;
-
-	do
-		n = poll(&p, 1, VU_PAYLOAD_TIMEOUT_MS);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return n == 0 ? -ETIMEDOUT : 0;
-}
-
-static void take_fds(struct vu_msg *m, struct msghdr *mh)
-{
-	if (mh->msg_flags & MSG_CTRUNC)
-		m->fds_truncated = true;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t k = 0; k < n; k++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
-			if (m->nfds < VU_MAX_FDS) {
-				m->fds[m->nfds++] = fd;
-			} else {
-				close(fd);
-				m->fds_truncated = true;
-			}
-		}
-	}
-}
-
-/* Read exactly LEN bytes into BUF; fds that come along go into M.  FIRST:
- * nothing read yet, so EAGAIN means "no message" rather than a stall. */
-static int read_full(struct vu_dev *d, struct vu_msg *m, uint8_t *buf, size_t len, bool first)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		union {
-			char buf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-			struct cmsghdr align;
-		} cbuf;
-		struct iovec iov = { buf + got, len - got };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf) };
-		ssize_t n = recvmsg(d->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int rc;
-
-			if (first && got == 0)
-				return -EAGAIN;
-			rc = wait_fd(d->sock, POLLIN);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		take_fds(m, &mh);
-		if (n == 0)
-			return -ECONNRESET;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-static int send_full(struct vu_dev *d, const uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = send(d->sock, buf + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int rc = wait_fd(d->sock, POLLOUT);
-
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 static int send_reply(struct vu_dev *d, uint32_t request, const uint8_t *payload, uint32_t size)
 {
 	uint8_t buf[VU_HDR_SIZE + VU_MAX_PAYLOAD];
@@ -785,7 +687,7 @@ static int send_reply(struct vu_dev *d, uint32_t request, const uint8_t *payload
 	put_le32(buf + 4, VU_VERSION | VU_FLAG_REPLY);
 	put_le32(buf + 8, size);
 	memcpy(buf + VU_HDR_SIZE, payload, size);
-	return send_full(d, buf, VU_HDR_SIZE + size);
+	return vu_io_write(d->sock, buf, VU_HDR_SIZE + size);
 }
 
 int vu_dispatch(struct vu_dev *d)
@@ -803,7 +705,7 @@ int vu_dispatch(struct vu_dev *d)
 		return -ENOMEM;
 	for (unsigned i = 0; i < VU_MAX_FDS; i++)
 		m->fds[i] = -1;
-	ret = read_full(d, m, (uint8_t *)&h, sizeof(h), true);
+	ret = vu_io_read(d->sock, &h, sizeof(h), true, m->fds, &m->nfds, &m->fds_truncated);
 	if (ret == -ECONNRESET)
 		vu_fail(d, ECONNRESET, "front end closed the connection");
 	if (ret < 0)
@@ -821,7 +723,7 @@ int vu_dispatch(struct vu_dev *d)
 			      vu_request_name(m->request, nb, sizeof(nb)), m->size, VU_MAX_PAYLOAD);
 		goto out;
 	}
-	ret = read_full(d, m, m->payload, m->size, false);
+	ret = vu_io_read(d->sock, m->payload, m->size, false, m->fds, &m->nfds, &m->fds_truncated);
 	if (ret < 0) {
 		vu_fail(d, -ret, "%s: payload of %u bytes: %s",
 			vu_request_name(m->request, nb, sizeof(nb)), m->size, strerror(-ret));

@@ -106,4 +106,13 @@ bool vu_has_feature(const struct vu_dev *d, unsigned bit);
  * for unknown codes. */
 const char *vu_request_name(uint32_t req, char *buf, size_t len);
 
+/* Framing (lib/vhost_io.c), internal to this module.  Read exactly LEN
+ * bytes from SOCK; SCM_RIGHTS fds that come along are appended to
+ * FDS[*NFDS] (at most VU_MAX_FDS, extra ones closed and *TRUNCATED set).
+ * FIRST: nothing of the message read yet, so no data means -EAGAIN rather
+ * than a wait.  0, -ECONNRESET on EOF, -ETIMEDOUT on a stall, -errno. */
+int vu_io_read(int sock, void *buf, size_t len, bool first, int *fds, unsigned *nfds, bool *truncated);
+/* Write all of BUF (waits at most VU_PAYLOAD_TIMEOUT_MS per stall). */
+int vu_io_write(int sock, const void *buf, size_t len);
+
 #endif

@@ -2,7 +2,8 @@
  *
  * Build and run (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE \
- *       tests/fuzz/fuzz_vhost.c lib/vhost.c lib/virtq.c -o build/fuzz_vhost
+ *       tests/fuzz/fuzz_vhost.c lib/vhost.c lib/vhost_io.c lib/virtq.c \
+ *       -o build/fuzz_vhost
  *   mkdir -p build/corpus_vhost
  *   build/fuzz_vhost -max_total_time=60 build/corpus_vhost tests/fuzz/corpus/vhost
  *
