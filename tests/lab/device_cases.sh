@@ -1,0 +1,165 @@
+# Guest side of the `vsk device` lab (busybox sh), installed as /lab/cases.sh
+# in device boots and run by tests/lab/guest/init (role virtio: the guest's
+# own virtio-vsock driver talks to `vsk device` on the host through QEMU's
+# vhost-user-vsock-pci).  The host half of each case is in tests/lab/device;
+# "READY NAME" on the console tells it the guest side is listening.
+
+SEED_MSG="Hello, Host! This is a message from the VM."
+BULK=${BULK:-268435456}
+
+ready() { echo "READY $1" >/dev/console; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+check_seed_sender() {
+	grep -qxF "Connected to host: CID=2, port=4050" send.out ||
+		fail "no 'Connected to host: CID=2, port=4050': $(excerpt send.out) $(excerpt send.err)"
+	grep -qxF "Sent message to host: $SEED_MSG" send.out || fail "no 'Sent message to host: ...'"
+	[ "$(tail -n 1 send.out)" = "Connection closed." ] || fail "last line is not 'Connection closed.'"
+}
+
+t_dev_seed_raw() {
+	run send device_sender
+	[ "$RC" = 0 ] || fail "device_sender exited $RC: $(excerpt send.err)"
+	check_seed_sender
+}
+
+t_dev_seed_send() {
+	run send vsk send
+	[ "$RC" = 0 ] || fail "vsk send exited $RC: $(excerpt send.err)"
+	check_seed_sender
+}
+
+t_dev_h2g_stream() {
+	spawn lis vsk listen --once --echo vsock:any:5000
+	wait_listen vsock:any:5000 lis || fail "vsk listen vsock:any:5000 does not listen: $(excerpt lis.out)"
+	ready dev_h2g_stream
+	wait_rc lis 300 || fail "no host client came through the device within 30 s"
+	[ "$RC" = 0 ] || fail "vsk listen exited $RC: $(excerpt lis.out)"
+}
+
+t_dev_seq() {
+	run seq device_tool seq-send 2 5001 1 100 4000 4052 4096 5000 20000 65536 200000
+	[ "$RC" = 0 ] || fail "seqpacket echo through the device failed: $(excerpt seq.err)"
+	[ "$(grep -c ' ok$' seq.out)" = 9 ] || fail "want 9 echoed messages: $(excerpt seq.out 10)"
+}
+
+t_dev_bulk_g2h() {
+	t0=$(uptime_s)
+	device_tool pattern "$BULK" | vsk connect vsock:2:5002 >g2h.out 2>g2h.err
+	rc=$?
+	t1=$(uptime_s)
+	[ "$rc" = 0 ] || fail "vsk connect vsock:2:5002 exited $rc: $(excerpt g2h.err)"
+	echo "guest->host $BULK bytes in $(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}') s"
+	echo "TIME g2h $t0 $t1" >/dev/console
+}
+
+t_dev_bulk_h2g() {
+	spawn lis sh -c 'vsk listen --once vsock:any:5003 | md5sum'
+	wait_listen vsock:any:5003 lis || fail "vsk listen vsock:any:5003 does not listen"
+	t0=$(uptime_s)
+	ready dev_bulk_h2g
+	wait_rc lis 1500 || fail "host->guest transfer not done in 150 s"
+	t1=$(uptime_s)
+	[ "$RC" = 0 ] || fail "vsk listen | md5sum exited $RC"
+	echo "MD5 h2g $(cut -d' ' -f1 lis.out)" >/dev/console
+	echo "host->guest in $(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}') s (from READY)"
+}
+
+t_dev_many() {
+	i=0
+	while [ "$i" -lt 100 ]; do
+		# Each client holds its connection 6 s, so all 100 are open at once.
+		( { printf 'client-%s-payload' "$i"; sleep 6; } | vsk connect vsock:2:5004 >"c$i.out" 2>"c$i.err"
+		  echo $? >"c$i.rc" ) &
+		i=$((i + 1))
+	done
+	wait
+	i=0 bad=0
+	while [ "$i" -lt 100 ]; do
+		if [ "$(cat "c$i.rc")" != 0 ] || [ "$(cat "c$i.out")" != "client-$i-payload" ]; then
+			bad=$((bad + 1))
+			[ "$bad" = 1 ] && echo "client $i: rc $(cat "c$i.rc") out '$(cat "c$i.out")' err $(excerpt "c$i.err")"
+		fi
+		i=$((i + 1))
+	done
+	[ "$bad" = 0 ] || fail "$bad of 100 concurrent clients did not get their own data back"
+}
+
+# Driver reset mid-transfer: unbind and rebind the virtio device (what a
+# reboot does to the rings), then traffic again.
+t_dev_reset() {
+	drv=/sys/bus/virtio/drivers/vmw_vsock_virtio_transport
+	dev=$(ls "$drv" | grep '^virtio' | head -n 1)
+	[ -n "$dev" ] || fail "no virtio device bound to $drv"
+	spawn big sh -c "device_tool pattern 2000000000 | vsk connect vsock:2:5005"
+	sleep 2
+	still_running big || fail "the transfer ended before the reset: $(excerpt big.out)"
+	echo "$dev" >"$drv/unbind" || fail "unbind $dev failed"
+	echo "$dev" >"$drv/bind" || fail "bind $dev failed"
+	wait_rc big 100 || fail "the transfer still runs 10 s after the driver reset"
+	[ "$RC" != 0 ] || fail "the transfer cut by the reset exited 0"
+	out=$(printf after-reset | timeout 20 vsk connect --retry 3 vsock:2:5006 2>reset.err)
+	[ "$out" = after-reset ] || fail "no echo after the driver reset: '$out' $(excerpt reset.err)"
+}
+
+# Reboot: the host counts boots on port 5999.
+t_dev_reboot() {
+	n=$(timeout 20 vsk connect vsock:2:5999 </dev/null 2>boot.err)
+	echo "boot $n"
+	case $n in
+	1)
+		spawn big sh -c "device_tool pattern 2000000000 | vsk connect vsock:2:5005"
+		sleep 2
+		echo "REBOOTING" >/dev/console
+		reboot -f
+		sleep 30
+		fail "reboot -f did not reboot"
+		;;
+	2)
+		run send device_sender
+		[ "$RC" = 0 ] || fail "device_sender after the reboot exited $RC: $(excerpt send.err)"
+		check_seed_sender
+		;;
+	*) fail "boot counter said '$n': $(excerpt boot.err)" ;;
+	esac
+}
+
+t_dev_hold() {
+	spawn hold sh -c "{ printf hold; sleep 120; } | vsk connect vsock:2:5007"
+	sleep 2
+	still_running hold || fail "connection to 5007 ended: $(excerpt hold.out)"
+	ready dev_hold
+	sleep 120
+}
+
+t_dev_after_restart() {
+	out=$(printf again | timeout 20 vsk connect vsock:2:5008 2>again.err)
+	[ "$out" = again ] || fail "no echo after QEMU restart: '$out' $(excerpt again.err)"
+}
+
+t_dev_sib_listen() {
+	spawn lis vsk listen --echo vsock:any:6000
+	wait_listen vsock:any:6000 lis || fail "vsk listen vsock:any:6000 does not listen"
+	ready dev_sib_listen
+	sleep 150
+}
+
+t_dev_sib_talk() {
+	out=$(printf sibling-hello | timeout 30 vsk connect --retry 10 vsock:5:6000 2>talk.err)
+	[ "$out" = sibling-hello ] || fail "CID 5 did not echo: '$out' $(excerpt talk.err)"
+	want=$(device_tool pattern 4194304 | md5sum | cut -d' ' -f1)
+	got=$(device_tool pattern 4194304 | timeout 60 vsk connect vsock:5:6000 2>big.err | md5sum | cut -d' ' -f1)
+	[ "$got" = "$want" ] || fail "4 MiB echo from CID 5: md5 $got, want $want $(excerpt big.err)"
+	printf x | timeout 20 vsk connect vsock:6:6000 >iso.out 2>iso.err
+	rc=$?
+	[ "$rc" = 1 ] || fail "connect to CID 6 (other group) exited $rc, want 1: $(excerpt iso.err)"
+	echo "CID 6: $(cat iso.err)"
+}
+
+t_dev_sib_isolated() {
+	printf x | timeout 20 vsk connect vsock:5:6000 >iso.out 2>iso.err
+	rc=$?
+	[ "$rc" = 1 ] || fail "connect to CID 5 (other group) exited $rc, want 1: $(excerpt iso.err)"
+	grep -qi 'reset\|refused' iso.err || fail "error does not say reset/refused: $(excerpt iso.err)"
+	echo "CID 5: $(cat iso.err)"
+}

@@ -1,0 +1,149 @@
+/* device_tool: small peers for the `vsk device` lab (static, no libvsk).
+ *
+ *   device_tool pattern BYTES         BYTES of a fixed pseudo-random stream
+ *                                     to stdout (both ends can md5sum it)
+ *   device_tool seq-send CID PORT SIZE...
+ *                                     guest only: SOCK_SEQPACKET vsock client;
+ *                                     per SIZE send one message and expect
+ *                                     exactly it back as one message
+ *   device_tool useq-echo PATH COUNT  host: Unix SOCK_SEQPACKET listener at
+ *                                     PATH, one client, echo each message,
+ *                                     print "msg LEN" (at most COUNT, or EOF)
+ *
+ * vsock modes refuse to run outside a lab guest (VSK_LAB_GUEST=1): the
+ * development machine's CID 2 is a real hypervisor. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+#define MAXMSG (256 * 1024)
+
+static uint8_t buf[MAXMSG], back[MAXMSG];
+
+static uint64_t xs = 0x9E3779B97F4A7C15ull;
+
+static uint8_t next_byte(void)
+{
+	xs ^= xs << 13;
+	xs ^= xs >> 7;
+	xs ^= xs << 17;
+	return (uint8_t)(xs >> 24);
+}
+
+static int pattern(unsigned long long n)
+{
+	while (n > 0) {
+		size_t k = n < sizeof(buf) ? (size_t)n : sizeof(buf);
+
+		for (size_t i = 0; i < k; i++)
+			buf[i] = next_byte();
+		for (size_t off = 0; off < k;) {
+			ssize_t w = write(1, buf + off, k - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				perror("write");
+				return 1;
+			}
+			off += (size_t)w;
+		}
+		n -= k;
+	}
+	return 0;
+}
+
+static int seq_send(unsigned cid, unsigned port, int n, char **sizes)
+{
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+	int fd = socket(AF_VSOCK, SOCK_SEQPACKET, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		fprintf(stderr, "seq-send: connect %u:%u: %s\n", cid, port, strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		size_t len = strtoul(sizes[i], NULL, 10);
+		ssize_t r;
+
+		if (len > MAXMSG)
+			len = MAXMSG;
+		for (size_t j = 0; j < len; j++)
+			buf[j] = next_byte();
+		if (send(fd, buf, len, 0) != (ssize_t)len) {
+			fprintf(stderr, "seq-send: send %zu: %s\n", len, strerror(errno));
+			return 1;
+		}
+		r = recv(fd, back, sizeof(back), 0);
+		if (r != (ssize_t)len || memcmp(buf, back, len) != 0) {
+			fprintf(stderr, "seq-send: sent %zu bytes, got back %zd (%s)\n", len, r,
+				r == (ssize_t)len ? "different bytes" : "different length");
+			return 1;
+		}
+		printf("echo %zu ok\n", len);
+	}
+	close(fd);
+	return 0;
+}
+
+static int useq_echo(const char *path, int count)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0), fd;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	unlink(path);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 4) < 0) {
+		fprintf(stderr, "useq-echo: listen %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	fd = accept(lfd, NULL, NULL);
+	if (fd < 0) {
+		perror("useq-echo: accept");
+		return 1;
+	}
+	for (int i = 0; i < count; i++) {
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t r = recvmsg(fd, &mh, 0);
+
+		if (r <= 0)
+			break;
+		printf("msg %zd%s\n", r, (mh.msg_flags & MSG_TRUNC) ? " truncated" : "");
+		fflush(stdout);
+		if (send(fd, buf, (size_t)r, MSG_NOSIGNAL) != r) {
+			perror("useq-echo: send");
+			return 1;
+		}
+	}
+	close(fd);
+	close(lfd);
+	unlink(path);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *g = getenv("VSK_LAB_GUEST");
+
+	if (argc == 3 && !strcmp(argv[1], "pattern"))
+		return pattern(strtoull(argv[2], NULL, 10));
+	if (argc == 4 && !strcmp(argv[1], "useq-echo"))
+		return useq_echo(argv[2], atoi(argv[3]));
+	if (argc >= 4 && !strcmp(argv[1], "seq-send")) {
+		if (g == NULL || strcmp(g, "1") != 0) {
+			fprintf(stderr, "device_tool: vsock modes run only inside a lab guest\n");
+			return 2;
+		}
+		return seq_send((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10),
+				argc - 4, argv + 4);
+	}
+	fprintf(stderr, "usage: device_tool pattern BYTES | seq-send CID PORT SIZE... | useq-echo PATH COUNT\n");
+	return 2;
+}
