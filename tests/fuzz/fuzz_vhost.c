@@ -1,6 +1,7 @@
 /* libFuzzer harness: vhost-user message sequences against vu_dispatch().
  *
- * Build and run (from the repository root):
+ * Bounded run of both harnesses: tests/fuzz/run-vhost [SECONDS].
+ * Build and run by hand (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE \
  *       tests/fuzz/fuzz_vhost.c lib/vhost.c lib/vhost_io.c lib/virtq.c \
  *       -o build/fuzz_vhost

@@ -1,6 +1,7 @@
 /* libFuzzer harness: descriptor chains against a fake guest memory table.
  *
- * Build and run (from the repository root):
+ * Bounded run of both harnesses: tests/fuzz/run-vhost [SECONDS].
+ * Build and run by hand (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE \
  *       tests/fuzz/fuzz_virtq.c lib/virtq.c -o build/fuzz_virtq
  *   mkdir -p build/corpus_virtq
