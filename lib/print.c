@@ -137,6 +137,9 @@ struct print_ctx {
 	time_t blk;              /* start of the 15-minute block OFF is valid for */
 	long off;                /* UTC offset of that block */
 	bool blk_valid;
+	time_t last_sec;         /* "HH:MM:SS." of LAST_SEC, reused while equal */
+	char last_hms[9];
+	bool last_valid;
 	struct conn *ct;         /* open-addressing table */
 	size_t ncap, nused;
 	uint32_t norder;
@@ -172,7 +175,14 @@ static void put_ts(struct print_ctx *c, struct pbuf *b, const struct timeval *ts
 {
 	time_t s = ts->tv_sec;
 	long long day;
+	struct pbuf hb;
 
+	/* Records come in bursts within one second: reuse its text. */
+	if (c->last_valid && s == c->last_sec) {
+		put(b, c->last_hms, sizeof(c->last_hms));
+		putu_w(b, (uint64_t)ts->tv_usec % 1000000u, 6);
+		return;
+	}
 	if (!c->blk_valid || s < c->blk || s >= c->blk + 900) {
 		struct tm tm;
 
@@ -183,12 +193,16 @@ static void put_ts(struct print_ctx *c, struct pbuf *b, const struct timeval *ts
 		c->blk_valid = true;
 	}
 	day = (((long long)s + c->off) % 86400 + 86400) % 86400;
-	putu_w(b, (uint64_t)(day / 3600), 2);
-	putc_(b, ':');
-	putu_w(b, (uint64_t)(day / 60 % 60), 2);
-	putc_(b, ':');
-	putu_w(b, (uint64_t)(day % 60), 2);
-	putc_(b, '.');
+	hb = (struct pbuf){ .p = c->last_hms, .cap = sizeof(c->last_hms) };
+	putu_w(&hb, (uint64_t)(day / 3600), 2);
+	putc_(&hb, ':');
+	putu_w(&hb, (uint64_t)(day / 60 % 60), 2);
+	putc_(&hb, ':');
+	putu_w(&hb, (uint64_t)(day % 60), 2);
+	putc_(&hb, '.');
+	c->last_sec = s;
+	c->last_valid = hb.len == sizeof(c->last_hms);
+	put(b, c->last_hms, sizeof(c->last_hms));
 	putu_w(b, (uint64_t)ts->tv_usec % 1000000u, 6);
 }
 
@@ -197,6 +211,19 @@ static void put_name(struct pbuf *b, const struct wire_name *t, uint32_t v)
 	char tmp[32];
 
 	puts_(b, wire_name_or(t, v, tmp, sizeof(tmp)));
+}
+
+/* The words of the default line, with lengths, indexed by value. */
+static const struct { const char *s; size_t n; } mon_op_word[] = {
+	{ "UNKNOWN", 7 }, { "CONNECT", 7 }, { "DISCONNECT", 10 }, { "CONTROL", 7 }, { "PAYLOAD", 7 },
+};
+
+static void put_mon_op(struct pbuf *b, uint16_t op)
+{
+	if (op < sizeof(mon_op_word) / sizeof(mon_op_word[0]))
+		put(b, mon_op_word[op].s, mon_op_word[op].n);
+	else
+		put_name(b, wire_mon_ops, op);
 }
 
 static void put_hex(struct pbuf *b, const uint8_t *p, size_t n, bool ascii)
@@ -378,9 +405,13 @@ void print_rec(struct print_ctx *c, struct pbuf *b, const struct timeval *ts,
 	}
 	/* Same words and order as tcpdump's vsock printer, which prints the
 	 * captured length. */
-	putc_(b, ' ');
-	put_name(b, wire_transports, r->mon.transport);
-	putc_(b, ' ');
+	if (r->mon.transport == WIRE_TRANSPORT_VIRTIO) {
+		put(b, " VIRTIO ", 8);
+	} else {
+		putc_(b, ' ');
+		put_name(b, wire_transports, r->mon.transport);
+		putc_(b, ' ');
+	}
 	putu(b, r->mon.src_cid);
 	putc_(b, '.');
 	putu(b, r->mon.src_port);
@@ -389,7 +420,7 @@ void print_rec(struct print_ctx *c, struct pbuf *b, const struct timeval *ts,
 	putc_(b, '.');
 	putu(b, r->mon.dst_port);
 	putc_(b, ' ');
-	put_name(b, wire_mon_ops, r->mon.op);
+	put_mon_op(b, r->mon.op);
 	put(b, ", length ", 9);
 	putu(b, caplen);
 	if (r->truncated)

@@ -83,6 +83,38 @@ static void test_local_time(void **state)
 	tzset();
 }
 
+static void test_ts_sequence(void **state)
+{
+	/* The HH:MM:SS text is reused within a second: it must change with it. */
+	static const struct { time_t sec; long usec; const char *want; } seq[] = {
+		{ 1700000000, 5, "22:13:20.000005" },
+		{ 1700000000, 999999, "22:13:20.999999" },
+		{ 1700000001, 0, "22:13:21.000000" },
+		{ 1700000059, 7, "22:14:19.000007" },
+		{ 1700006400, 1, "00:00:00.000001" },   /* midnight UTC */
+		{ 1700000000, 2, "22:13:20.000002" },   /* back in time */
+	};
+	struct print_opts o = { .utc = true };
+	struct print_ctx *c = NULL;
+	size_t n = mk(WIRE_OP_REQUEST, WIRE_TYPE_STREAM, 0, NULL);
+	struct wire_rec r;
+	struct pbuf b;
+
+	assert_int_equal(print_ctx_new(&o, &c), 0);
+	assert_int_equal(pbuf_init(&b, 0), 0);
+	wire_rec_parse(recbuf, n, &r);
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		struct timeval ts = { seq[i].sec, seq[i].usec };
+
+		b.len = 0;
+		print_rec(c, &b, &ts, (uint32_t)n, (uint32_t)n, &r);
+		assert_true(b.len > 15);
+		assert_memory_equal(b.p, seq[i].want, 15);
+	}
+	pbuf_free(&b);
+	print_ctx_free(c);
+}
+
 static void test_hostile(void **state)
 {
 	struct print_opts o = { .utc = true, .verbose = 1 };
@@ -300,6 +332,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_line),
 		cmocka_unit_test(test_local_time),
+		cmocka_unit_test(test_ts_sequence),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_verbose_flags),
 		cmocka_unit_test(test_hex),
