@@ -227,19 +227,20 @@ int capture_reader_open(const char *path, struct capture_reader **rp, char *errb
 		free(r);
 		return rc;
 	}
-	/* glibc ignores the size unless it is given the buffer too. */
-	r->iobuf = malloc(READ_BUF);
-	if (r->iobuf != NULL)
-		setvbuf(f, r->iobuf, _IOFBF, READ_BUF);
+	/* glibc ignores the size unless it is given the buffer too.  Not for
+	 * stdin, which outlives the reader (and pipes deliver 64 KiB anyway). */
+	if (f != stdin) {
+		r->iobuf = malloc(READ_BUF);
+		if (r->iobuf != NULL)
+			setvbuf(f, r->iobuf, _IOFBF, READ_BUF);
+	}
 	/* pcapng is detected by its magic. */
 	r->p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, eb);
 	if (r->p == NULL) {
 		seterr(errbuf, "%s%s", eb, "");
-		/* stdin keeps using the buffer it was given: leave it. */
-		if (f != stdin) {
+		if (f != stdin)
 			fclose(f);
-			free(r->iobuf);
-		}
+		free(r->iobuf);
 		free(r);
 		return -EINVAL;
 	}
