@@ -416,6 +416,20 @@ static int vu_get_queue_num(struct vu_dev *d, struct vu_msg *m)
 	return reply_u64(m, d->nqueues);
 }
 
+/* Once a ring is mapped, its used idx in memory is the truth (the base
+ * message carries only the avail side, and may be stale after a back end
+ * died).  Chains between used idx and the avail position were taken but
+ * never completed; vsock completes in order, so resuming at used idx
+ * redoes exactly those, whatever the order of NUM, BASE and ADDR. */
+static void sync_ring(struct vq *q)
+{
+	if (!q->used)
+		return;
+	q->used_idx = le16toh(__atomic_load_n((uint16_t *)(void *)(q->used + 2), __ATOMIC_ACQUIRE));
+	q->last_avail_idx = q->used_idx;
+	q->signalled_used_valid = false;
+}
+
 static int vu_set_vring_num(struct vu_dev *d, struct vu_msg *m)
 {
 	uint32_t num;
@@ -430,8 +444,9 @@ static int vu_set_vring_num(struct vu_dev *d, struct vu_msg *m)
 	set_ready(d, i, false);
 	d->vq[i].num = num;
 	d->vq[i].desc = d->vq[i].avail = d->vq[i].used = NULL;
-	if (d->vq[i].desc_qva)
-		vq_map(&d->vq[i], &d->mem);
+	/* Addresses may have come first (other front ends' order). */
+	if (d->vq[i].desc_qva && vq_map(&d->vq[i], &d->mem) == 0)
+		sync_ring(&d->vq[i]);
 	update_ready(d, i);
 	return 0;
 }
@@ -448,19 +463,15 @@ static int vu_set_vring_addr(struct vu_dev *d, struct vu_msg *m)
 	q->desc_qva = get_le64(m->payload + 8);
 	q->used_qva = get_le64(m->payload + 16);
 	q->avail_qva = get_le64(m->payload + 24);
+	if (!q->num)
+		return 0; /* mapped by SET_VRING_NUM */
 	rc = vq_map(q, &d->mem);
 	if (rc < 0)
 		return vu_fail(d, -rc, "SET_VRING_ADDR: ring %d (size %u) desc 0x%llx avail 0x%llx used 0x%llx "
 			       "not wholly in guest memory or misaligned", i, q->num,
 			       (unsigned long long)q->desc_qva, (unsigned long long)q->avail_qva,
 			       (unsigned long long)q->used_qva);
-	/* The used idx in memory is the truth (SET_VRING_BASE only carries
-	 * the avail side).  Chains between it and last_avail_idx were taken
-	 * but never completed -- a back end that died -- and since vsock
-	 * completes in order, resuming at used idx redoes exactly those. */
-	q->used_idx = le16toh(__atomic_load_n((uint16_t *)(void *)(q->used + 2), __ATOMIC_ACQUIRE));
-	q->last_avail_idx = q->used_idx;
-	q->signalled_used_valid = false;
+	sync_ring(q);
 	update_ready(d, i);
 	return 0;
 }
@@ -480,6 +491,7 @@ static int vu_set_vring_base(struct vu_dev *d, struct vu_msg *m)
 	d->vq[i].used_idx = (uint16_t)base;
 	d->vq[i].signalled_used_valid = false;
 	d->vq[i].broken = false;
+	sync_ring(&d->vq[i]);
 	update_ready(d, i);
 	return 0;
 }

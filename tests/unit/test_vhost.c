@@ -391,6 +391,25 @@ static void test_start_and_traffic(void **state)
 	assert_int_equal(vq_pop(q, &e), 0);
 }
 
+/* Another front end's order: ADDR before NUM, BASE last. */
+static void test_addr_before_num(void **state)
+{
+	struct ctx *c = *state;
+
+	assert_int_equal(ack_u64(c, SET_PROTOCOL_FEATURES, call_u64(c, GET_PROTOCOL_FEATURES)), 0);
+	assert_int_equal(ack_u64(c, SET_FEATURES, call_u64(c, GET_FEATURES)), 0);
+	assert_int_equal(ack_mem_table(c, c->memfd), 0);
+	assert_int_equal(ack_addr(c, 0, RING_GPA(0)), 0);
+	assert_null(c->d.vq[0].desc);
+	assert_int_equal(ack_state(c, SET_VRING_NUM, 0, 16), 0);
+	assert_ptr_equal(c->d.vq[0].desc, vu_gpa_to_va(&c->d.mem, RING_GPA(0), 16 * 16));
+	assert_int_equal(ack_state(c, SET_VRING_BASE, 0, 0), 0);
+	assert_int_equal(ack_state(c, SET_VRING_ENABLE, 0, 1), 0);
+	assert_int_equal(c->started[0], 0);
+	assert_int_equal(ack_vring_fd(c, SET_VRING_KICK, 0, c->kick[0]), 0);
+	assert_int_equal(c->started[0], 1);
+}
+
 static void test_no_protocol_features(void **state)
 {
 	struct ctx *c = *state;
@@ -686,6 +705,7 @@ int main(void)
 		T(test_features),
 		T(test_get_config),
 		T(test_start_and_traffic),
+		T(test_addr_before_num),
 		T(test_no_protocol_features),
 		T(test_reply_ack_errors),
 		T(test_mem_table_errors),
