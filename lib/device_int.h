@@ -23,7 +23,9 @@
 #define DEV_MAX_PKT         (64u * 1024u)  /* payload per rx packet */
 #define DEV_TX_BATCH        256            /* tx chains per round and VM */
 #define DEV_PUMP_BATCH      16             /* rx packets per host fd wakeup */
-#define DEV_SCRATCH_ELEMS   32             /* rx chains for one seqpacket message */
+#define DEV_SCRATCH_ELEMS   96             /* rx chains for one seqpacket message
+                                            * (the guest's 4 KiB buffers: 384 KiB) */
+#define DEV_SCRATCH_IOV     1024           /* UIO_MAXIOV: one recvmsg */
 #define DEV_MAX_CONNS_VM    1024
 #define DEV_BACKLOG_BYTES   (16u * 1024u * 1024u)
 #define DEV_BACKLOG_PKTS    65536u
@@ -137,7 +139,7 @@ struct dev {
 	int64_t last_timers;
 	struct vq_elem txe;              /* the tx chain being handled */
 	struct vq_elem scratch[DEV_SCRATCH_ELEMS]; /* rx chains */
-	struct iovec siov[DEV_SCRATCH_ELEMS * VQ_MAX_IOV];
+	struct iovec siov[DEV_SCRATCH_IOV];
 };
 
 /* device.c */

@@ -394,15 +394,11 @@ static int pump_seq(struct dev_conn *c, uint32_t credit)
 		struct vq_elem *e = &d->scratch[k];
 		uint32_t cap;
 
-		if (k == DEV_SCRATCH_ELEMS) {
-			dev_logf(d, 0, "vm %u: %u:%u <-> host port %u: host message of %zd bytes does not fit %u rx buffers, RST",
-				 vm->cfg.cid, vm->cfg.cid, c->gport, c->hport, m, k);
-			while (k-- > 0)
-				vq_unpop(vm->q[DEV_QRX]);
-			dev_conn_ctl(c, WIRE_OP_RST, 0);
-			dev_conn_free(c);
-			return -1;
-		}
+		unsigned got;
+		size_t sliced = 0;
+
+		if (k == DEV_SCRATCH_ELEMS)
+			goto too_big;
 		if (rx_pop(vm, e) != 1)
 			goto starved;
 		k++;
@@ -413,8 +409,13 @@ static int pump_seq(struct dev_conn *c, uint32_t credit)
 		cap = e->in_len - WIRE_VIRTIO_HDR_LEN;
 		if (cap > DEV_MAX_PKT)
 			cap = DEV_MAX_PKT;
-		niov += dev_iov_slice(e->in, e->in_num, WIRE_VIRTIO_HDR_LEN, cap, d->siov + niov,
-				      (unsigned)(sizeof(d->siov) / sizeof(d->siov[0])) - niov);
+		got = dev_iov_slice(e->in, e->in_num, WIRE_VIRTIO_HDR_LEN, cap, d->siov + niov,
+				    DEV_SCRATCH_IOV - niov);
+		for (unsigned j = 0; j < got; j++)
+			sliced += d->siov[niov + j].iov_len;
+		if (sliced != cap)
+			goto too_big; /* more segments than one recvmsg takes */
+		niov += got;
 		room += cap;
 	}
 	memset(&mh, 0, sizeof(mh));
@@ -436,6 +437,10 @@ static int pump_seq(struct dev_conn *c, uint32_t credit)
 		}
 		host_error(c, err);
 		return -1;
+	}
+	if (mh.msg_flags & MSG_TRUNC) {
+		/* Cannot happen (room >= peeked size), but never cut silently. */
+		goto too_big;
 	}
 	c->fwd_adv = c->fwd_cnt;
 	for (unsigned i = 0, left = (unsigned)r; i < k; i++) {
@@ -474,6 +479,15 @@ starved:
 		vq_unpop(vm->q[DEV_QRX]);
 	dev_rx_wait(c);
 	return 0;
+
+too_big:
+	dev_logf(d, 0, "vm %u: %u:%u <-> host port %u: host message of %zd bytes does not fit %u rx buffers, RST",
+		 vm->cfg.cid, vm->cfg.cid, c->gport, c->hport, m, k);
+	while (k-- > 0)
+		vq_unpop(vm->q[DEV_QRX]);
+	dev_conn_ctl(c, WIRE_OP_RST, 0);
+	dev_conn_free(c);
+	return -1;
 }
 
 void dev_conn_pump(struct dev_conn *c)
