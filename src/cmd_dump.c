@@ -153,18 +153,23 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		a->bpf = join_args(argc - optind, argv + optind);
 }
 
-static void flush_out(struct pbuf *b)
+/* Write the text out; 0, or -errno after saying what failed (a reader
+ * that went away, EPIPE, is a normal end and not reported). */
+static int flush_out(struct pbuf *b)
 {
 	int rc;
 
-	if (b->err != 0)
-		errx(1, "output buffer: %s", strerror(-b->err));
-	rc = cli_write_all(STDOUT_FILENO, b->p, b->len);
-	if (rc < 0) {
-		errno = -rc;
-		err(1, "write stdout");
+	if (b->err != 0) {
+		warnx("output buffer: %s", strerror(-b->err));
+		return b->err;
 	}
+	rc = cli_write_all(STDOUT_FILENO, b->p, b->len);
 	b->len = 0;
+	if (rc < 0 && rc != -EPIPE) {
+		errno = -rc;
+		warn("write stdout");
+	}
+	return rc;
 }
 
 /* Find or make the vsockmon interface; *CREATED says we must remove it. */
@@ -205,7 +210,7 @@ int cmd_dump(int argc, char **argv)
 	const char *src, *ifname = NULL;
 	bool created = false, live;
 	uint32_t seen = 0;
-	int rc, status = 0, dlt;
+	int rc, orc = 0, status = 0, dlt;
 
 	parse(argc, argv, &a);
 	live = a.rfile == NULL;
@@ -248,13 +253,21 @@ int cmd_dump(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	if (print_ctx_new(&a.po, &pc) < 0 || pbuf_init(&out, OUT_CHUNK + 65536) < 0)
-		errx(1, "out of memory");
+	if (print_ctx_new(&a.po, &pc) < 0 || pbuf_init(&out, OUT_CHUNK + 65536) < 0) {
+		warnx("out of memory");
+		status = 1;
+		goto out;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* An interface we made must go even when our reader does (| head):
+	 * see EPIPE instead of dying of SIGPIPE. */
+	if (created)
+		signal(SIGPIPE, SIG_IGN);
 	g_reader = r;
 
 	while (!g_stop && (a.count == 0 || seen < a.count)) {
@@ -265,13 +278,13 @@ int cmd_dump(int argc, char **argv)
 		if (rc == 0)
 			break;
 		if (rc == -EAGAIN) {
-			if (out.len > 0)
-				flush_out(&out);
+			if (out.len > 0 && (orc = flush_out(&out)) < 0)
+				break;
 			continue;
 		}
 		if (rc < 0) {
-			flush_out(&out);
-			warnx("read %s: %s", src, eb);
+			if ((orc = flush_out(&out)) == 0)
+				warnx("read %s: %s", src, eb);
 			status = 1;
 			break;
 		}
@@ -279,8 +292,11 @@ int cmd_dump(int argc, char **argv)
 		if (!print_match(&a.pf, &rec))
 			continue;
 		seen++;
-		if (a.conns && print_conns_add(pc, &p.ts, p.len, &rec) == -ENOMEM)
-			errx(1, "out of memory for the connection table");
+		if (a.conns && print_conns_add(pc, &p.ts, p.len, &rec) == -ENOMEM) {
+			warnx("out of memory for the connection table");
+			status = 1;
+			break;
+		}
 		if (w != NULL) {
 			rc = capture_write_rec(w, &p.ts, p.data, p.caplen, p.len);
 			if (rc == 0 && live)
@@ -294,12 +310,18 @@ int cmd_dump(int argc, char **argv)
 			continue;
 		}
 		print_rec(pc, &out, &p.ts, p.caplen, p.len, &rec);
-		if (out.len >= OUT_CHUNK || live)
-			flush_out(&out);
+		if ((out.len >= OUT_CHUNK || live) && (orc = flush_out(&out)) < 0)
+			break;
 	}
-	if (a.conns && !(w != NULL && strcmp(a.wfile, "-") == 0))
+	if (orc == 0 && a.conns && !(w != NULL && strcmp(a.wfile, "-") == 0)) {
 		print_conns(pc, &out);
-	flush_out(&out);
+		orc = flush_out(&out);
+	} else if (orc == 0) {
+		orc = flush_out(&out);
+	}
+	/* A reader that went away (EPIPE) is a normal end, like ^C. */
+	if (orc < 0 && orc != -EPIPE)
+		status = 1;
 	if (live) {
 		uint32_t drops = capture_dropped(r);
 

@@ -26,6 +26,7 @@ lab_case cid_virtio           virtio   20  "vsk cid: virtio g2h transport presen
 lab_case check_virtio         virtio   20  "vsk check exits 0 with the virtio transport; --json"
 lab_case dump_loopback        loopback 60  "vsk dump -w creates vsockmon0, records stream+seqpacket traffic, removes it"
 lab_case dump_keep            loopback 40  "vsk dump --keep leaves vsockmon0; a second dump uses it and leaves it"
+lab_case dump_pipe_closed     loopback 40  "vsk dump | head -n 1: the reader leaves, vsk dump still removes vsockmon0"
 lab_case dump_no_vsockmon     loopback 20  "without the vsockmon module: one line naming modprobe vsockmon"
 
 SEED_MSG="Hello, Host! This is a message from the VM."
@@ -305,6 +306,18 @@ t_dump_keep() {
 	[ -e /sys/class/net/vsockmon0 ] || fail "vsk dump removed a vsockmon0 it had not created"
 	[ "$(vsk dump -r k2.pcap --op CONNECT | wc -l)" = 4 ] || fail "second dump did not record 4 CONNECT"
 	ip link del vsockmon0 || fail "ip link del vsockmon0"
+}
+
+t_dump_pipe_closed() {
+	[ -e /sys/class/net/vsockmon0 ] && ip link del vsockmon0
+	echo "+ vsk dump | head -n 1 &"
+	( vsk dump 2>pipe.err | head -n 1 >head.out; echo done >pipe.rc ) &
+	wait_text pipe.err "listening on" 100 || fail "vsk dump did not start: $(excerpt pipe.err)"
+	dump_traffic
+	wait_text pipe.rc done 100 || fail "vsk dump still running 10 s after its reader left"
+	cat head.out pipe.err
+	[ -e /sys/class/net/vsockmon0 ] && fail "vsockmon0 left behind after the reader left"
+	grep -q ' VIRTIO 1\.[0-9]* > 1\.' head.out || fail "head got no record: $(excerpt head.out)"
 }
 
 t_dump_no_vsockmon() {
