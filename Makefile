@@ -18,14 +18,19 @@ DESTDIR     ?=
 CC          ?= cc
 WERROR      ?=
 CFLAGS      ?= -O2 -g
-CFLAGS      += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
+override CFLAGS += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
 CPPFLAGS    += -D_GNU_SOURCE -Ilib -DVSK_VERSION='"$(VERSION)"'
 PCAP_CFLAGS := $(shell pkg-config --cflags libpcap 2>/dev/null)
 PCAP_LIBS   := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 LDLIBS_VSK  := $(PCAP_LIBS) -lz
 
-B           := build
+B           ?= build
+# Where the static library and the binary go; the sanitizer build moves
+# them under its own build dir so both builds can coexist.
+LIBA        ?= libvsk.a
+VSKBIN      ?= vsk
+SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LIB_SRCS    := $(sort $(wildcard lib/*.c))
 CLI_SRCS    := $(sort $(wildcard src/*.c))
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
@@ -47,7 +52,7 @@ $(B)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PCAP_CFLAGS) $(CFLAGS) -fPIC -MMD -MP -c -o $@ $<
 
-libvsk.a: $(LIB_OBJS)
+$(LIBA): $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
@@ -58,18 +63,25 @@ libvsk.so.$(SOVERSION): $(PIC_OBJS) lib/libvsk.map
 	$(CC) -shared -Wl,-soname,libvsk.so.$(SOVERSION) -Wl,--version-script=lib/libvsk.map \
 		$(LDFLAGS) -o $@ $(PIC_OBJS) $(LDLIBS_VSK)
 
-vsk: $(CLI_OBJS) libvsk.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) libvsk.a $(LDLIBS_VSK)
+$(VSKBIN): $(CLI_OBJS) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBA) $(LDLIBS_VSK)
 
 vsk.pc: lib/vsk.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(B)/tests/%: tests/unit/%.c libvsk.a $(UNIT_HOBJS)
+$(B)/tests/%: tests/unit/%.c $(LIBA) $(UNIT_HOBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PCAP_CFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(UNIT_HOBJS) libvsk.a $(CMOCKA_LIBS) $(LDLIBS_VSK) -lpthread
+	$(CC) $(CPPFLAGS) $(PCAP_CFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_HOBJS) $(LIBA) $(CMOCKA_LIBS) $(LDLIBS_VSK) -lpthread
 
 unit: $(UNIT_BINS)
+
+# The same library, CLI and unit tests under AddressSanitizer and UBSan, in
+# build-asan/ (tests/run-all runs them as the "asan" suite).
+asan:
+	$(MAKE) B=build-asan LIBA=build-asan/libvsk.a VSKBIN=build-asan/vsk \
+		CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+		build-asan/vsk build-asan/libvsk.a unit
 
 deps:
 	@scripts/deps
@@ -78,6 +90,7 @@ deps:
 # print one "N passed, N failed" line for everything that ran.
 check: deps
 	$(MAKE) all unit
+	$(MAKE) asan WERROR=$(WERROR)
 	@tests/run-all
 
 demo: deps
@@ -96,7 +109,7 @@ install: all
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 
 clean:
-	rm -rf $(B) vsk libvsk.a libvsk.so libvsk.so.$(SOVERSION) vsk.pc
+	rm -rf $(B) build-asan vsk libvsk.a libvsk.so libvsk.so.$(SOVERSION) vsk.pc
 
-.PHONY: all unit deps check demo install clean
+.PHONY: all unit asan deps check demo install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
