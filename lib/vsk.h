@@ -167,6 +167,27 @@ int vsk_check(struct vsk_check_report *r);
 /* "ok", "warn", "missing". */
 const char *vsk_check_status_name(enum vsk_check_status s);
 
+/* -------------------------------------------------------------- systemd */
+
+/* Socket activation: the number of listening sockets systemd passed
+ * (fds 3 .. 3+N-1), 0 when none were passed to this process (LISTEN_PID
+ * unset or another process's), -EINVAL for malformed variables, -EBADF if
+ * a promised fd is not open.  The fds are made close-on-exec.  With
+ * UNSET_ENV, LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES are removed from
+ * the environment whatever the result, so children do not see them. */
+int vsk_sd_listen_fds(bool unset_env);
+/* Check that FD is a listening socket and return its SO_TYPE
+ * (SOCK_STREAM, SOCK_SEQPACKET); -EINVAL if it does not listen, -ENOTSOCK
+ * if it is no socket.  NONBLOCK sets O_NONBLOCK on it. */
+int vsk_sd_listener(int fd, bool nonblock);
+/* sd_notify protocol: send STATE ("READY=1", "STATUS=text", several
+ * separated by newlines) as one datagram to the Unix socket named by
+ * NOTIFY_SOCKET (a path, or "@name" for an abstract one).  Returns 1 when
+ * sent, 0 when NOTIFY_SOCKET is unset (not run by systemd), -EINVAL for an
+ * empty STATE, -EAFNOSUPPORT for a name that is neither, or the -errno of
+ * sendto(). */
+int vsk_sd_notify(const char *state);
+
 #ifdef __cplusplus
 }
 #endif
