@@ -11,7 +11,12 @@
  * starve the rest.
  *
  * Buffers are filled only when empty and drained completely before the
- * next read: the shape a splice() through a pipe will have.
+ * next read.  Between two stream sockets a direction moves its bytes with
+ * splice() through a pipe of its own instead (socket -> pipe -> socket, no
+ * copy into user space), with the same shape: fill the empty pipe, drain it
+ * completely.  A source that cannot splice falls back to a buffer.  Both
+ * the pipe and the buffer are made on first use, and an idle buffer is
+ * freed, so an idle pair costs its records and nothing more.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +35,8 @@
 #define RELAY_MAX_EVENTS 64
 /* Chunks one direction moves per turn before other pairs get theirs. */
 #define RELAY_TURN_CHUNKS 16
+/* Splice pipe capacity asked for (pages are only used while data is in it). */
+#define RELAY_PIPE_SIZE (256 * 1024)
 
 #define ROLE_RD 1u
 #define ROLE_WR 2u
@@ -63,11 +70,16 @@ struct relay_dir {
 	int src, dst;   /* index into pair->fds, -1: none */
 	relay_sink_fn sink;
 	void *sink_ctx;
-	char *buf;
+	char *buf;      /* NULL until a read needs it, freed again when idle */
 	size_t cap, off, len;
+	int pipe[2];    /* splice path: -1 until first use */
+	size_t pcap;    /* bytes one splice into the pipe asks for */
+	size_t plen;    /* bytes in the pipe */
+	bool splice;    /* both ends are stream sockets: try splice() */
 	bool eof;       /* the source ended */
 	bool done;      /* ... and that was passed on */
 	uint64_t bytes;
+	uint64_t spliced; /* of BYTES, moved by splice() */
 };
 
 struct relay_pair {
@@ -91,6 +103,7 @@ struct relay {
 	struct relay_pair *ready;       /* pumped without waiting for an event */
 	struct relay_watch *watches;
 	int npairs, nwatch;
+	int nbufs;                      /* user-space buffers allocated now */
 	int next_id;
 	bool stop;
 };
@@ -141,10 +154,24 @@ static void pair_close_fds(struct relay_pair *p, bool reset)
 	}
 }
 
+static void dir_release(struct relay *r, struct relay_dir *d)
+{
+	for (int i = 0; i < 2; i++)
+		if (d->pipe[i] >= 0) {
+			close(d->pipe[i]);
+			d->pipe[i] = -1;
+		}
+	if (d->buf != NULL) {
+		free(d->buf);
+		d->buf = NULL;
+		r->nbufs--;
+	}
+}
+
 static void pair_free(struct relay_pair *p)
 {
-	free(p->dir[0].buf);
-	free(p->dir[1].buf);
+	dir_release(p->r, &p->dir[0]);
+	dir_release(p->r, &p->dir[1]);
 	free(p);
 }
 
@@ -184,6 +211,7 @@ static void fill_info(const struct relay_pair *p, struct relay_info *info)
 	info->udata = p->udata;
 	info->a_to_b = p->dir[0].bytes;
 	info->b_to_a = p->dir[1].bytes;
+	info->spliced = p->dir[0].spliced + p->dir[1].spliced;
 }
 
 static void pair_end(struct relay_pair *p, int err, const char *op, char side)
@@ -192,6 +220,9 @@ static void pair_end(struct relay_pair *p, int err, const char *op, char side)
 	struct relay_info info;
 
 	pair_close_fds(p, err != 0);
+	/* Pipes and buffers go now, not at the end of the round. */
+	dir_release(r, &p->dir[0]);
+	dir_release(r, &p->dir[1]);
 	unlink_pair(&r->pairs, p);
 	push_pair(&r->dead, p);
 	p->dead = true;
@@ -275,6 +306,96 @@ static int dir_finish(struct relay_pair *p, struct relay_dir *d)
 	return 0;
 }
 
+/* A buffer for D, made when a read needs one. */
+static int dir_buffer(struct relay *r, struct relay_dir *d)
+{
+	if (d->buf != NULL)
+		return 0;
+	d->buf = malloc(d->cap);
+	if (d->buf == NULL)
+		return -ENOMEM;
+	r->nbufs++;
+	return 0;
+}
+
+/* splice() with EINTR retried: bytes moved, 0 at EOF, or -errno. */
+static ssize_t splice_once(int in, int out, size_t len)
+{
+	for (;;) {
+		ssize_t n = splice(in, NULL, out, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+/* The direction's pipe, made on first use.  0, or -errno (then the
+ * direction falls back to a buffer). */
+static int dir_pipe(struct relay_dir *d)
+{
+	int sz;
+
+	if (d->pipe[0] >= 0)
+		return 0;
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		d->pipe[0] = d->pipe[1] = -1;
+		return -errno;
+	}
+	/* A bigger pipe means fewer calls per byte; refused above the user's
+	 * pipe limits, then the default size serves. */
+	sz = fcntl(d->pipe[1], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
+	if (sz < 0)
+		sz = fcntl(d->pipe[1], F_GETPIPE_SZ);
+	d->pcap = sz > 0 ? (size_t)sz : 65536;
+	return 0;
+}
+
+/* The splice path of dir_run(): the pipe is filled only when empty and
+ * drained completely, like the buffer.  Returns as dir_run() does; 2 asks
+ * for the buffer path (the source cannot splice, nothing was moved yet). */
+static int dir_splice(struct relay_pair *p, struct relay_dir *d, const char **op, char *side,
+		      char src_side, char dst_side)
+{
+	for (int turn = 0; turn < RELAY_TURN_CHUNKS; turn++) {
+		ssize_t n;
+
+		if (d->done)
+			return 0;
+		while (d->plen > 0) {
+			n = splice_once(d->pipe[0], p->fds[d->dst].fd, d->plen);
+			if (n == -EAGAIN)
+				return 0;
+			if (n <= 0) {
+				*op = "write";
+				*side = dst_side;
+				return n < 0 ? (int)n : -EIO;
+			}
+			d->plen -= (size_t)n;
+			d->bytes += (uint64_t)n;
+			d->spliced += (uint64_t)n;
+		}
+		if (d->eof)
+			return 3; /* finish as the buffer path does */
+		if (dir_pipe(d) < 0)
+			return 2;
+		n = splice_once(p->fds[d->src].fd, d->pipe[1], d->pcap);
+		if (n == -EAGAIN)
+			return 0;
+		if ((n == -EINVAL || n == -ENOSYS) && d->bytes == 0)
+			return 2;
+		if (n < 0) {
+			*op = "read";
+			*side = src_side;
+			return (int)n;
+		}
+		if (n == 0)
+			d->eof = true;
+		d->plen = (size_t)n;
+	}
+	return 1;
+}
+
 /* Move data in direction DI until it blocks or ends (0), uses its turn
  * (1), or fails (-errno, with *OP and *SIDE naming the failed call). */
 static int dir_run(struct relay_pair *p, int di, const char **op, char *side)
@@ -282,6 +403,18 @@ static int dir_run(struct relay_pair *p, int di, const char **op, char *side)
 	struct relay_dir *d = &p->dir[di];
 	char src_side = di == 0 ? 'a' : 'b', dst_side = di == 0 ? 'b' : 'a';
 
+	if (d->splice) {
+		int rc = dir_splice(p, d, op, side, src_side, dst_side);
+
+		if (rc < 2)
+			return rc;
+		if (rc == 2) {
+			/* Not for this source: buffers from now on. */
+			d->splice = false;
+			dir_release(p->r, d);
+		}
+		/* rc 3: at EOF with the pipe empty; the loop below finishes. */
+	}
 	for (int turn = 0; turn < RELAY_TURN_CHUNKS; turn++) {
 		ssize_t n;
 		int rc;
@@ -321,9 +454,19 @@ static int dir_run(struct relay_pair *p, int di, const char **op, char *side)
 			}
 			return 0;
 		}
+		if (dir_buffer(p->r, d) < 0) {
+			*op = "read";
+			*side = src_side;
+			return -ENOMEM;
+		}
 		n = src_read(&p->fds[d->src], d);
-		if (n == -EAGAIN)
+		if (n == -EAGAIN) {
+			/* Idle: give the buffer back until data comes. */
+			free(d->buf);
+			d->buf = NULL;
+			p->r->nbufs--;
 			return 0;
+		}
 		if (n < 0) {
 			*op = "read";
 			*side = src_side;
@@ -441,9 +584,23 @@ static void dir_setup(struct relay_pair *p, struct relay_dir *d, const struct re
 	d->eof = d->src < 0; /* nothing to send: pass the EOF on at once */
 }
 
-static int dir_alloc(struct relay_pair *p, struct relay_dir *d)
+/* splice() moves pages without O_NONBLOCK per call: the socket needs the
+ * flag itself (given back at close like any other). */
+static int sock_nonblock(struct relay_fd *f, int saved)
 {
-	const struct relay_fd *s;
+	if ((saved & O_NONBLOCK) || f->oflags >= 0)
+		return 0;
+	if (fcntl(f->fd, F_SETFL, saved | O_NONBLOCK) < 0)
+		return -errno;
+	f->oflags = saved;
+	return 0;
+}
+
+/* Buffer size, and whether the direction splices. */
+static int dir_prepare(struct relay_pair *p, struct relay_dir *d, const int *saved)
+{
+	struct relay_fd *s, *t;
+	int rc;
 
 	if (d->src < 0)
 		return 0;
@@ -452,8 +609,17 @@ static int dir_alloc(struct relay_pair *p, struct relay_dir *d)
 	 * sent with one call, which keeps it one message on a SEQPACKET
 	 * destination and is just bytes on a stream. */
 	d->cap = s->seqpacket ? RELAY_BUF_MESSAGE : RELAY_BUF_STREAM;
-	d->buf = malloc(d->cap);
-	return d->buf != NULL ? 0 : -ENOMEM;
+	if (d->dst < 0)
+		return 0;
+	t = &p->fds[d->dst];
+	/* Stream sockets only: a pipe has no message boundaries. */
+	if (!s->sock || s->seqpacket || !t->sock || t->seqpacket)
+		return 0;
+	rc = sock_nonblock(s, saved[d->src]);
+	if (rc == 0)
+		rc = sock_nonblock(t, saved[d->dst]);
+	d->splice = rc == 0;
+	return rc;
 }
 
 int relay_add(struct relay *r, const struct relay_end *a, const struct relay_end *b, void *udata)
@@ -474,6 +640,8 @@ int relay_add(struct relay *r, const struct relay_end *a, const struct relay_end
 	}
 	p->r = r;
 	p->udata = udata;
+	for (int i = 0; i < 2; i++)
+		p->dir[i].pipe[0] = p->dir[i].pipe[1] = -1;
 	dir_setup(p, &p->dir[0], a, b);
 	dir_setup(p, &p->dir[1], b, a);
 	/* All flags first: 0 and 1 may share one file (a tty). */
@@ -485,7 +653,7 @@ int relay_add(struct relay *r, const struct relay_end *a, const struct relay_end
 	for (int i = 0; i < p->nfd && rc == 0; i++)
 		rc = fd_setup(r, &p->fds[i], &saved[i]);
 	for (int i = 0; i < 2 && rc == 0; i++)
-		rc = dir_alloc(p, &p->dir[i]);
+		rc = dir_prepare(p, &p->dir[i], saved);
 	if (rc < 0)
 		goto fail;
 	p->id = r->next_id;
@@ -645,6 +813,11 @@ void relay_stop(struct relay *r)
 int relay_count(const struct relay *r)
 {
 	return r->npairs;
+}
+
+int relay_buffers(const struct relay *r)
+{
+	return r->nbufs;
 }
 
 void relay_free(struct relay *r)

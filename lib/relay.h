@@ -15,9 +15,15 @@
  * SEQPACKET too (a sink gets one call per message).  A message larger than
  * RELAY_BUF_MESSAGE resets the pair (EMSGSIZE); an empty one reads as EOF.
  *
- * The relay owns the fds it is given and closes each once.  Non-socket fds
- * are switched to O_NONBLOCK and given back their flags before close.
- * Writes to a pipe can raise SIGPIPE: callers using pipes ignore it.
+ * Between two stream sockets each direction moves its data with splice()
+ * through a pipe of its own (no copy through user space); elsewhere, or
+ * when the source cannot splice, through a buffer.  Pipes and buffers are
+ * made on first use and buffers freed while idle, so idle pairs are cheap.
+ *
+ * The relay owns the fds it is given and closes each once.  Non-socket fds,
+ * and sockets that splice, are switched to O_NONBLOCK and given back their
+ * flags before close.  Writes to a pipe, and splice() into a socket, can
+ * raise SIGPIPE: callers ignore it.
  */
 #ifndef VSK_RELAY_H
 #define VSK_RELAY_H
@@ -52,6 +58,7 @@ struct relay_info {
 	void *udata;
 	uint64_t a_to_b;    /* bytes written to B (read from A) */
 	uint64_t b_to_a;
+	uint64_t spliced;   /* of a_to_b + b_to_a, bytes moved by splice() */
 	int err;            /* RELAY_DONE: 0 both ways ended at EOF, else positive errno */
 	char side;          /* 'a' or 'b': the side whose fd failed, 0 if none */
 	const char *op;     /* "read", "write", "shutdown", "sink" or NULL */
@@ -80,6 +87,8 @@ int relay_run(struct relay *r, int timeout_ms);
 void relay_stop(struct relay *r);
 /* Pairs alive. */
 int relay_count(const struct relay *r);
+/* User-space buffers allocated now (idle and splicing pairs hold none). */
+int relay_buffers(const struct relay *r);
 /* One pair start to end (the connect case).  Fills *INFO if given.
  * Returns 0, or -errno of the reset or of the setup. */
 int relay_pump(const struct relay_end *a, const struct relay_end *b, struct relay_info *info);
