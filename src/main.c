@@ -7,6 +7,7 @@
 
 /* Sorted by name; each command parses its own options. */
 const struct cmd vsk_commands[] = {
+	{ "bench",   cmd_bench,   "measure throughput, latency and connection rate over any address" },
 	{ "check",   cmd_check,   "diagnose vsock support and print the fix for every gap" },
 	{ "cid",     cmd_cid,     "print the local CID and the transports present" },
 	{ "connect", cmd_connect, "connect to an address; stdin/stdout to the connection" },

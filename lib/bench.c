@@ -1,0 +1,696 @@
+/* bench: the test connection engine shared by client and server (model in
+ * bench.h), the wire format of the header and the report, the pattern, and
+ * the latency histogram.  The client loop and the server loop are in
+ * bench_run.c.
+ *
+ * A connection is a small state machine driven by one epoll set
+ * (level-triggered): each call of bconn_step() moves it on until a call
+ * would block or its turn is used up.  Data is sent straight from the
+ * pattern and received into one buffer shared by every connection of the
+ * loop (each chunk is checked at once), so a connection costs a few
+ * hundred bytes however many there are.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_int.h"
+
+/* ---------------------------------------------------------------- wire */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Header, little-endian:
+ *   0 magic "VSKB"   4 version (1)   5 mode   6 flags (bit 0: client is SEQPACKET)
+ *   8 msg_len        12 duration_ms  16 limit (bytes, or round trips)
+ *   24 start (pattern offset)        28..47 zero */
+void bench_hdr_encode(unsigned char *p, const struct bench_hdr *h)
+{
+	memset(p, 0, BENCH_HDR_LEN);
+	memcpy(p, "VSKB", 4);
+	p[4] = 1;
+	p[5] = (unsigned char)h->mode;
+	p[6] = h->seqpacket ? 1 : 0;
+	put32(p + 8, h->msg_len);
+	put32(p + 12, h->duration_ms);
+	put64(p + 16, h->limit);
+	put32(p + 24, h->start);
+}
+
+int bench_hdr_decode(const unsigned char *p, size_t len, struct bench_hdr *h, char *why, size_t wlen)
+{
+	if (len != BENCH_HDR_LEN || memcmp(p, "VSKB", 4) != 0) {
+		snprintf(why, wlen, "not a vsk bench client (no VSKB header)");
+		return -EPROTO;
+	}
+	if (p[4] != 1) {
+		snprintf(why, wlen, "bench protocol version %u, this server speaks 1", p[4]);
+		return -EPROTO;
+	}
+	h->mode = (enum bench_mode)p[5];
+	h->seqpacket = p[6] & 1;
+	h->msg_len = get32(p + 8);
+	h->duration_ms = get32(p + 12);
+	h->limit = get64(p + 16);
+	h->start = get32(p + 24);
+	if (h->mode < BENCH_UP || h->mode > BENCH_CRR) {
+		snprintf(why, wlen, "unknown bench mode %u", p[5]);
+		return -EPROTO;
+	}
+	if (h->msg_len == 0 || h->msg_len > BENCH_MSG_MAX || h->start >= BENCH_PERIOD) {
+		snprintf(why, wlen, "bad header: message length %u (1..%u), start %u", h->msg_len,
+			 BENCH_MSG_MAX, h->start);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Report: 0 "VSKR"  4 status  8 bytes  16 messages  24 first bad offset  32 sum */
+static void report_encode(unsigned char *p, const struct bconn *c)
+{
+	memset(p, 0, BENCH_REPORT_LEN);
+	memcpy(p, "VSKR", 4);
+	p[4] = c->status;
+	put64(p + 8, c->rx);
+	put64(p + 16, c->msgs);
+	put64(p + 24, c->bad_off);
+	put64(p + 32, c->sum_rx);
+}
+
+static int report_decode(struct bconn *c, const unsigned char *p, size_t len)
+{
+	if (len != BENCH_REPORT_LEN || memcmp(p, "VSKR", 4) != 0)
+		return -EPROTO;
+	c->rep.status = p[4];
+	c->rep.bytes = get64(p + 8);
+	c->rep.msgs = get64(p + 16);
+	c->rep.bad_off = get64(p + 24);
+	c->rep.sum = get64(p + 32);
+	return 0;
+}
+
+/* ------------------------------------------------------------- pattern */
+
+unsigned char *bench_pattern_new(void)
+{
+	size_t len = (size_t)BENCH_PERIOD + BENCH_MSG_MAX;
+	unsigned char *p = malloc(len);
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+
+	if (p == NULL)
+		return NULL;
+	for (size_t i = 0; i < BENCH_PERIOD; i++) {
+		/* xorshift64*: no byte value and no short cycle stands out */
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		p[i] = (unsigned char)((x * 0x2545F4914F6CDD1Dull) >> 56);
+	}
+	/* Any window of up to BENCH_MSG_MAX bytes is contiguous. */
+	memcpy(p + BENCH_PERIOD, p, BENCH_MSG_MAX);
+	return p;
+}
+
+/* Sum of the bytes as little-endian 64-bit words aligned on stream
+ * position POS: cheap, and the same however the stream was cut. */
+static uint64_t sum64(uint64_t pos, const unsigned char *b, size_t n)
+{
+	uint64_t s = 0;
+	size_t i = 0;
+
+	for (; i < n && (pos + i) % 8 != 0; i++)
+		s += (uint64_t)b[i] << (8 * ((pos + i) % 8));
+	for (; i + 8 <= n; i += 8)
+		s += get64(b + i);
+	for (; i < n; i++)
+		s += (uint64_t)b[i] << (8 * ((pos + i) % 8));
+	return s;
+}
+
+/* ------------------------------------------------------------- latency */
+
+/* Group 0 holds 0..SUB-1 exactly; group G >= 1 holds [SUB, 2 SUB) << (G-1)
+ * in SUB buckets 2^(G-1) wide. */
+static int lat_index(uint64_t ns)
+{
+	int e = 0;
+
+	if (ns < BENCH_LAT_SUB)
+		return (int)ns;
+	while ((ns >> e) >= 2 * BENCH_LAT_SUB)
+		e++;
+	if (e + 1 >= BENCH_LAT_EXP)
+		return BENCH_LAT_EXP * BENCH_LAT_SUB - 1;
+	return (e + 1) * BENCH_LAT_SUB + (int)((ns >> e) - BENCH_LAT_SUB);
+}
+
+static uint64_t lat_value(int idx)
+{
+	int g = idx / BENCH_LAT_SUB, sub = idx % BENCH_LAT_SUB;
+
+	if (g == 0)
+		return (uint64_t)sub;
+	/* The middle of the bucket. */
+	return (((uint64_t)BENCH_LAT_SUB + (uint64_t)sub) << (g - 1)) + ((1ull << (g - 1)) >> 1);
+}
+
+void bench_lat_add(struct bench_lat *l, uint64_t ns)
+{
+	if (l->n == 0 || ns < l->min)
+		l->min = ns;
+	if (ns > l->max)
+		l->max = ns;
+	l->n++;
+	l->sum += ns;
+	l->bucket[lat_index(ns)]++;
+}
+
+uint64_t bench_lat_quantile(const struct bench_lat *l, double q)
+{
+	uint64_t rank, seen = 0, v;
+
+	if (l->n == 0)
+		return 0;
+	rank = (uint64_t)(q * (double)l->n);
+	if (rank >= l->n)
+		rank = l->n - 1;
+	for (int i = 0; i < BENCH_LAT_EXP * BENCH_LAT_SUB; i++) {
+		seen += l->bucket[i];
+		if (seen > rank) {
+			v = lat_value(i);
+			return v < l->min ? l->min : v > l->max ? l->max : v;
+		}
+	}
+	return l->max;
+}
+
+const char *bench_mode_name(enum bench_mode m)
+{
+	static const struct {
+		enum bench_mode m;
+		const char *name;
+	} names[] = { { BENCH_UP, "up" }, { BENCH_DOWN, "down" }, { BENCH_RR, "rr" }, { BENCH_CRR, "crr" } };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].m == m)
+			return names[i].name;
+	return "unknown";
+}
+
+/* -------------------------------------------------------------- engine */
+
+uint64_t bench_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int bench_eng_init(struct bench_eng *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->epfd = -1;
+	e->pat = bench_pattern_new();
+	e->rbuf = malloc(BENCH_MSG_MAX);
+	if (e->pat == NULL || e->rbuf == NULL)
+		return -ENOMEM;
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	return e->epfd < 0 ? -errno : 0;
+}
+
+void bench_eng_fini(struct bench_eng *e)
+{
+	free(e->pat);
+	free(e->rbuf);
+	e->pat = e->rbuf = NULL;
+	if (e->epfd >= 0)
+		close(e->epfd);
+	e->epfd = -1;
+}
+
+static int fail(struct bconn *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct bconn *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->err == 0) {
+		c->err = err;
+		va_start(ap, fmt);
+		vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+		va_end(ap);
+	}
+	c->ph = PH_DONE;
+	return 1;
+}
+
+static int fail_errno(struct bconn *c, int err, const char *call)
+{
+	return fail(c, err, "%s: %s", call, strerror(err));
+}
+
+/* One recv into the shared buffer: > 0 bytes, 0 EOF, -EAGAIN, -errno. */
+static ssize_t conn_recv(struct bench_eng *e, struct bconn *c, size_t max)
+{
+	for (;;) {
+		struct iovec iov = { .iov_base = e->rbuf, .iov_len = max };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
+
+		if (n >= 0 && c->seq && (mh.msg_flags & MSG_TRUNC))
+			return -EMSGSIZE;
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+/* Send LEN bytes of the pattern from position TX (whole on SEQPACKET). */
+static ssize_t conn_send(struct bench_eng *e, struct bconn *c, size_t len)
+{
+	const unsigned char *p = e->pat + (c->start + c->tx) % BENCH_PERIOD;
+
+	for (;;) {
+		ssize_t n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			c->sum_tx += sum64(c->tx, p, (size_t)n);
+			c->tx += (uint64_t)n;
+			return n;
+		}
+		if (n == 0)
+			return -EIO;
+		if (errno != EINTR)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+/* Check N received bytes against the pattern at position RX. */
+static void conn_check(struct bench_eng *e, struct bconn *c, size_t n)
+{
+	const unsigned char *want = e->pat + (c->start + c->rx) % BENCH_PERIOD;
+
+	if (c->status == 0 && memcmp(e->rbuf, want, n) != 0) {
+		size_t i = 0;
+		while (e->rbuf[i] == want[i])
+			i++;
+		c->status = BENCH_ST_MISMATCH;
+		c->bad_off = c->rx + i;
+		c->bad_got = e->rbuf[i];
+		c->bad_want = want[i];
+	}
+	c->sum_rx += sum64(c->rx, e->rbuf, n);
+	c->rx += n;
+	c->msgs++;
+	c->t_last = bench_now();
+}
+
+/* Control bytes (header or report) out: 1 all sent, 0 blocked, < 0 error. */
+static int ctl_send(struct bconn *c)
+{
+	while (c->ctl_off < c->ctl_len) {
+		ssize_t n = send(c->fd, c->ctl + c->ctl_off, c->ctl_len - c->ctl_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EWOULDBLOCK ? 0 : -errno;
+		c->ctl_off += (size_t)n;
+	}
+	return 1;
+}
+
+/* Control bytes in, exactly CTL_LEN (one message on SEQPACKET): 1 complete,
+ * 0 blocked, -ECONNRESET at EOF before it, < 0 error. */
+static int ctl_recv(struct bconn *c)
+{
+	while (c->ctl_off < c->ctl_len) {
+		size_t room = c->seq ? sizeof(c->ctl) : c->ctl_len - c->ctl_off;
+		struct iovec iov = { .iov_base = c->ctl + c->ctl_off, .iov_len = room };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EWOULDBLOCK ? 0 : -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		if (c->seq && ((size_t)n != c->ctl_len || (mh.msg_flags & MSG_TRUNC)))
+			return -EPROTO;
+		c->ctl_off += (size_t)n;
+	}
+	return 1;
+}
+
+/* The data sender's limit: bytes, or the deadline. */
+static bool send_over(const struct bconn *c, uint64_t now)
+{
+	if (c->limit > 0)
+		return c->tx >= c->limit;
+	return now >= c->deadline;
+}
+
+static void to_report_out(struct bconn *c)
+{
+	report_encode(c->ctl, c);
+	c->ctl_len = BENCH_REPORT_LEN;
+	c->ctl_off = 0;
+	c->ph = PH_REPORT_OUT;
+}
+
+static int to_report_in(struct bconn *c)
+{
+	if (shutdown(c->fd, SHUT_WR) < 0)
+		return fail_errno(c, errno, "shutdown");
+	c->ctl_len = BENCH_REPORT_LEN;
+	c->ctl_off = 0;
+	c->ph = PH_REPORT_IN;
+	return 0;
+}
+
+/* Receiver of a one-way test: check until EOF, then report. */
+static int step_recv(struct bench_eng *e, struct bconn *c)
+{
+	for (int i = 0; i < BENCH_TURN; i++) {
+		size_t max = c->seq ? BENCH_MSG_MAX : BENCH_RECV_CHUNK;
+		ssize_t n = conn_recv(e, c, max);
+
+		if (n == -EAGAIN)
+			return 0;
+		if (n == -EMSGSIZE)
+			return fail(c, EMSGSIZE, "recv: a message larger than %u bytes", BENCH_MSG_MAX);
+		if (n < 0)
+			return fail_errno(c, (int)-n, "recv");
+		if (n == 0) {
+			to_report_out(c);
+			return 0;
+		}
+		/* Both ends SEQPACKET: every message as sent, a short one last. */
+		if (c->seq && c->peer_seq && !c->client) {
+			if ((size_t)n > c->msg_len || c->short_seen)
+				return fail(c, EBADMSG,
+					    "message boundaries lost: message %llu is %zd bytes, sent as %u",
+					    (unsigned long long)c->msgs + 1, n, c->msg_len);
+			c->short_seen = (size_t)n < c->msg_len;
+		}
+		conn_check(e, c, (size_t)n);
+	}
+	return 0;
+}
+
+/* Sender of a one-way test: send until the limit, then shut down. */
+static int step_send(struct bench_eng *e, struct bconn *c, uint64_t now)
+{
+	for (int i = 0; i < BENCH_TURN; i++) {
+		uint64_t len = c->msg_len;
+		ssize_t n;
+
+		if (send_over(c, now))
+			return to_report_in(c);
+		if (c->limit > 0 && c->limit - c->tx < len)
+			len = c->limit - c->tx;
+		n = conn_send(e, c, (size_t)len);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return fail_errno(c, (int)-n, "send");
+		if (i % 4 == 3)
+			now = bench_now();
+	}
+	return 0;
+}
+
+/* Client of rr/crr: one request out, its echo back, checked, timed. */
+static int step_rr_client(struct bench_eng *e, struct bconn *c, uint64_t now)
+{
+	for (int i = 0; i < BENCH_TURN; i++) {
+		ssize_t n;
+
+		if (c->txq == 0 && c->want == 0) {
+			bool over = c->limit > 0 ? c->msgs >= c->limit : now >= c->deadline;
+			if (over)
+				return to_report_in(c);
+			c->t_rt = bench_now();
+			c->txq = c->want = c->msg_len;
+		}
+		if (c->txq > 0) {
+			n = conn_send(e, c, c->txq);
+			if (n == -EAGAIN)
+				return 0;
+			if (n < 0)
+				return fail_errno(c, (int)-n, "send");
+			c->txq -= (uint32_t)n;
+			continue;
+		}
+		n = conn_recv(e, c, c->seq ? BENCH_MSG_MAX : c->want);
+		if (n == -EAGAIN)
+			return 0;
+		if (n == 0)
+			return fail(c, ECONNRESET, "the server closed after %llu of %u bytes of a response",
+				    (unsigned long long)(c->msg_len - c->want), c->msg_len);
+		if (n == -EMSGSIZE || (n > 0 && (size_t)n > c->want))
+			return fail(c, EBADMSG, "a response longer than the request (%u bytes)",
+				    c->msg_len);
+		if (n < 0)
+			return fail_errno(c, (int)-n, "recv");
+		conn_check(e, c, (size_t)n);
+		c->msgs--; /* counted per round trip below, not per recv */
+		c->want -= (uint32_t)n;
+		if (c->want == 0) {
+			c->msgs++;
+			now = bench_now();
+			if (c->lat != NULL)
+				bench_lat_add(c->lat, now - c->t_rt);
+		}
+	}
+	return 0;
+}
+
+/* Server of rr/crr: check what comes, echo it back, report at EOF. */
+static int step_rr_server(struct bench_eng *e, struct bconn *c)
+{
+	for (int i = 0; i < BENCH_TURN; i++) {
+		ssize_t n;
+
+		if (c->echo > 0) {
+			n = conn_send(e, c, c->echo);
+			if (n == -EAGAIN)
+				return 0;
+			if (n < 0)
+				return fail_errno(c, (int)-n, "send");
+			c->echo -= (size_t)n;
+			continue;
+		}
+		n = conn_recv(e, c, c->seq ? BENCH_MSG_MAX : c->msg_len);
+		if (n == -EAGAIN)
+			return 0;
+		if (n == -EMSGSIZE)
+			return fail(c, EMSGSIZE, "recv: a message larger than %u bytes", BENCH_MSG_MAX);
+		if (n < 0)
+			return fail_errno(c, (int)-n, "recv");
+		if (n == 0) {
+			to_report_out(c);
+			return 0;
+		}
+		conn_check(e, c, (size_t)n);
+		/* The echo is the pattern itself: what was checked, sent back. */
+		c->echo = (size_t)n;
+	}
+	return 0;
+}
+
+/* After the report: only EOF may follow. */
+static int step_eof(struct bench_eng *e, struct bconn *c)
+{
+	ssize_t n = conn_recv(e, c, 64);
+
+	if (n == -EAGAIN)
+		return 0;
+	if (n < 0)
+		return fail_errno(c, (int)-n, "recv after the report");
+	if (n > 0)
+		return fail(c, EPROTO, "%zd unexpected bytes after the report", n);
+	c->ph = PH_DONE;
+	return 1;
+}
+
+int bconn_step(struct bench_eng *e, struct bconn *c, uint64_t now)
+{
+	int rc;
+
+	switch (c->ph) {
+	case PH_HDR:
+		rc = ctl_recv(c);
+		if (rc == -EPROTO)
+			return fail(c, EPROTO, "not a vsk bench header (a message of %zu bytes expected)",
+				    (size_t)BENCH_HDR_LEN);
+		if (rc == -ECONNRESET)
+			return fail(c, EPROTO, "closed before a whole header (%zu of %d bytes)",
+				    c->ctl_off, BENCH_HDR_LEN);
+		if (rc < 0)
+			return fail_errno(c, -rc, "recv");
+		if (rc == 0)
+			return 0;
+		return bench_server_start(c) < 0 ? 1 : bconn_step(e, c, now);
+	case PH_DATA:
+		if (c->mode == BENCH_RR || c->mode == BENCH_CRR)
+			return c->client ? step_rr_client(e, c, now) : step_rr_server(e, c);
+		if ((c->mode == BENCH_UP) == c->client)
+			return step_send(e, c, now);
+		return step_recv(e, c);
+	case PH_REPORT_OUT:
+		rc = ctl_send(c);
+		if (rc < 0)
+			return fail_errno(c, -rc, "send report");
+		if (rc == 0)
+			return 0;
+		/* Everything was read (EOF seen): close now is a clean end. */
+		c->ph = PH_DONE;
+		return 1;
+	case PH_REPORT_IN:
+		rc = ctl_recv(c);
+		if (rc == -ECONNRESET || rc == -EPROTO)
+			return fail(c, EPROTO, "no report from the peer (%s)",
+				    rc == -EPROTO ? "malformed" : "closed without one");
+		if (rc < 0)
+			return fail_errno(c, -rc, "recv report");
+		if (rc == 0)
+			return 0;
+		if (report_decode(c, c->ctl, c->ctl_len) < 0)
+			return fail(c, EPROTO, "malformed report from the peer");
+		c->ph = PH_EOF;
+		return step_eof(e, c);
+	case PH_EOF:
+		return step_eof(e, c);
+	case PH_DONE:
+		return 1;
+	}
+	return 1;
+}
+
+unsigned bconn_events(const struct bconn *c)
+{
+	switch (c->ph) {
+	case PH_HDR:
+	case PH_REPORT_IN:
+	case PH_EOF:
+		return EPOLLIN;
+	case PH_REPORT_OUT:
+		return EPOLLOUT;
+	case PH_DATA:
+		if (c->mode == BENCH_RR || c->mode == BENCH_CRR) {
+			if (c->client)
+				return c->txq > 0 || c->want == 0 ? EPOLLOUT : EPOLLIN;
+			return c->echo > 0 ? EPOLLOUT : EPOLLIN;
+		}
+		return (c->mode == BENCH_UP) == c->client ? EPOLLOUT : EPOLLIN;
+	case PH_DONE:
+		break;
+	}
+	return 0;
+}
+
+/* Compare the peer's report with what this side sent.  0 or -EBADMSG. */
+int bconn_check_report(struct bconn *c)
+{
+	if (c->rep.status == BENCH_ST_MISMATCH) {
+		fail(c, EBADMSG, "data corrupted: the peer got a wrong byte at offset %llu",
+		     (unsigned long long)c->rep.bad_off);
+		return -EBADMSG;
+	}
+	if (c->rep.bytes != c->tx || c->rep.sum != c->sum_tx) {
+		fail(c, EBADMSG,
+		     "data lost: sent %llu bytes (sum %016llx), the peer got %llu (sum %016llx)",
+		     (unsigned long long)c->tx, (unsigned long long)c->sum_tx,
+		     (unsigned long long)c->rep.bytes, (unsigned long long)c->rep.sum);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* This side's own check of what it received.  0 or -EBADMSG. */
+int bconn_check_own(struct bconn *c)
+{
+	if (c->status == BENCH_ST_MISMATCH) {
+		fail(c, EBADMSG, "data corrupted at offset %llu: byte 0x%02x, want 0x%02x",
+		     (unsigned long long)c->bad_off, c->bad_got, c->bad_want);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+void bconn_close(struct bench_eng *e, struct bconn *c)
+{
+	if (c->fd < 0)
+		return;
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Put C in the epoll set or change what it waits for. */
+int bconn_watch(struct bench_eng *e, struct bconn *c)
+{
+	struct epoll_event ev = { .events = bconn_events(c), .data.ptr = c };
+	int op = c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	if (c->registered && ev.events == c->events)
+		return 0;
+	if (epoll_ctl(e->epfd, op, c->fd, &ev) < 0)
+		return -errno;
+	c->registered = true;
+	c->events = ev.events;
+	return 0;
+}
+
+bool bench_is_seqpacket(int fd)
+{
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_SEQPACKET;
+}
+
+int bench_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
