@@ -19,7 +19,14 @@
  * A message that breaks framing (EOF, short header, size over the maximum,
  * wrong version, stalled peer) makes vu_dispatch() return -errno and the
  * caller must vu_close(); a bad request with good framing is answered with
- * a failure (REPLY_ACK) or ignored, and vu_dispatch() returns 0.
+ * a failure (REPLY_ACK) or ignored, and vu_dispatch() returns 0 -- except
+ * a failed GET_* request, which the front end waits on: that drops.
+ *
+ * Seen with QEMU 7.2 and a Linux 6.1 guest: ADD_MEM_REG (not SET_MEM_TABLE)
+ * once CONFIGURE_MEM_SLOTS is offered; per ring NUM, BASE, ADDR, KICK, then
+ * ENABLE 1 (queue_started); on guest driver reset or QEMU exit ENABLE 0
+ * (queue_stopped) then GET_VRING_BASE; only rings 0 and 1 are ever set up.
+ * A started ring resumes at the used idx in ring memory (in-order device).
  */
 #ifndef VSK_VHOST_H
 #define VSK_VHOST_H
