@@ -1,5 +1,6 @@
 /* print: tcpdump-compatible lines, decoded headers, hex, JSON, --conns. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -654,9 +655,12 @@ static const char *end_name(uint8_t e)
 
 static void put_dur(struct pbuf *b, const struct conn *k)
 {
-	long long us = ((long long)k->last.tv_sec - k->first.tv_sec) * 1000000LL +
-		       (k->last.tv_usec - k->first.tv_usec);
+	long long secs = (long long)k->last.tv_sec - k->first.tv_sec, us;
 
+	/* pcapng timestamps are 64-bit: a hostile file must not overflow this. */
+	if (__builtin_mul_overflow(secs, 1000000LL, &us) ||
+	    __builtin_add_overflow(us, (long long)(k->last.tv_usec - k->first.tv_usec), &us))
+		us = secs < 0 ? 0 : LLONG_MAX;
 	if (us < 0)
 		us = 0;
 	putu(b, (uint64_t)(us / 1000000));

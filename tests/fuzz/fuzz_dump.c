@@ -5,7 +5,7 @@
  * vsockmon record.  Every record goes through every output mode and the
  * connection table, so ASan sees each read the printers make.
  *
- *   clang -fsanitize=fuzzer,address,undefined ... (tests/fuzz/run-dump)
+ *   clang -fsanitize=fuzzer,address,undefined ... (tests/fuzz/run SECONDS dump)
  */
 #include <stdint.h>
 #include <stdio.h>

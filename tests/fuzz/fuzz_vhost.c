@@ -1,6 +1,6 @@
 /* libFuzzer harness: vhost-user message sequences against vu_dispatch().
  *
- * Bounded run of both harnesses: tests/fuzz/run-vhost [SECONDS].
+ * Bounded run: tests/fuzz/run [SECONDS] vhost virtq.
  * Build and run by hand (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE \
  *       tests/fuzz/fuzz_vhost.c lib/vhost.c lib/vhost_io.c lib/virtq.c \

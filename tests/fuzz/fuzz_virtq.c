@@ -1,6 +1,6 @@
 /* libFuzzer harness: descriptor chains against a fake guest memory table.
  *
- * Bounded run of both harnesses: tests/fuzz/run-vhost [SECONDS].
+ * Bounded run: tests/fuzz/run [SECONDS] vhost virtq.
  * Build and run by hand (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE \
  *       tests/fuzz/fuzz_virtq.c lib/virtq.c -o build/fuzz_virtq
