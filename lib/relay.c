@@ -479,14 +479,25 @@ static int dir_run(struct relay_pair *p, int di, const char **op, char *side)
 	return 1;
 }
 
-static void pair_pump(struct relay_pair *p)
+/* Does an event EV on fd record FI concern direction D?  FI < 0: any. */
+static bool dir_woken(const struct relay_dir *d, int fi, uint32_t ev)
+{
+	if (fi < 0 || (ev & (EPOLLERR | EPOLLHUP)))
+		return true;
+	return (d->src == fi && (ev & (EPOLLIN | EPOLLRDHUP))) || (d->dst == fi && (ev & EPOLLOUT));
+}
+
+/* Pump the directions the event concerns: one that waits on another fd
+ * would only meet EAGAIN again (a wasted call per event, which is half
+ * the cost of a small request/response). */
+static void pair_pump(struct relay_pair *p, int fi, uint32_t ev)
 {
 	const char *op = NULL;
 	char side = 0;
 	int more = 0;
 
 	for (int i = 0; i < 2; i++) {
-		int rc = dir_run(p, i, &op, &side);
+		int rc = dir_woken(&p->dir[i], fi, ev) ? dir_run(p, i, &op, &side) : 0;
 		if (rc < 0) {
 			pair_end(p, -rc, op, side);
 			return;
@@ -750,7 +761,7 @@ static long elapsed_ms(const struct timespec *t0)
 	return (now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
 }
 
-static void dispatch(void *ptr)
+static void dispatch(void *ptr, uint32_t events)
 {
 	enum rec_kind kind = *(enum rec_kind *)ptr;
 
@@ -761,7 +772,7 @@ static void dispatch(void *ptr)
 	} else {
 		struct relay_fd *f = ptr;
 		if (!f->p->dead)
-			pair_pump(f->p);
+			pair_pump(f->p, (int)(f - f->p->fds), events);
 	}
 }
 
@@ -790,7 +801,7 @@ int relay_run(struct relay *r, int timeout_ms)
 		if (n < 0)
 			return -errno;
 		for (int i = 0; i < n; i++)
-			dispatch(ev[i].data.ptr);
+			dispatch(ev[i].data.ptr, ev[i].events);
 		list = r->ready;
 		r->ready = NULL;
 		while (list != NULL) {
@@ -798,7 +809,7 @@ int relay_run(struct relay *r, int timeout_ms)
 			list = p->ready_next;
 			p->queued = false;
 			if (!p->dead)
-				pair_pump(p);
+				pair_pump(p, -1, 0);
 		}
 		reap(r);
 	}
