@@ -97,6 +97,10 @@ demo: deps
 	$(MAKE) all
 	@tests/lab/demo
 
+# bench: every script in bench/ (figures and ratios; see bench/README.md).
+bench: all
+	@bench/run
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
@@ -111,5 +115,5 @@ install: all
 clean:
 	rm -rf $(B) build-asan vsk libvsk.a libvsk.so libvsk.so.$(SOVERSION) vsk.pc
 
-.PHONY: all unit asan deps check demo install clean
+.PHONY: all unit asan deps check demo bench install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
