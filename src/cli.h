@@ -44,5 +44,9 @@ int cli_write_all(int fd, const void *buf, size_t len);
 void cli_json_str(FILE *f, const char *s);
 /* true when stdout is a terminal and NO_COLOR is unset. */
 bool cli_color(void);
+/* Socket activation (src/cli_sd.c): the one listening socket systemd
+ * passed (fd 3, made non-blocking and close-on-exec, LISTEN_* unset), its
+ * address as text in TEXT; exits 1 with a message when there is none. */
+int cli_systemd_listener(char *text, size_t len);
 
 #endif

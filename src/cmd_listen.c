@@ -10,6 +10,8 @@
  * With several clients, output chunks interleave as they arrive (each
  * chunk, or SEQPACKET message, is written whole).  --once serves the first
  * client and exits: 0 if its connection ended cleanly, 1 if not.
+ * --systemd takes the listening socket from systemd socket activation
+ * (fd 3, LISTEN_FDS=1) instead of ADDR.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +30,7 @@
 #include "relay.h"
 
 static const char usage_text[] =
-	"usage: vsk listen [-v] [--once] [--echo | --exec CMD | -o FILE] ADDR\n"
+	"usage: vsk listen [-v] [--once] [--echo | --exec CMD | -o FILE] ADDR | --systemd\n"
 	"  Accept connections on ADDR, many at once.  By default every client's\n"
 	"  data is written to stdout and the server sends nothing.\n"
 	"  -o, --output FILE  write received data to FILE instead of stdout\n"
@@ -37,6 +39,8 @@ static const char usage_text[] =
 	"                     (the peer address is in $VSK_PEER)\n"
 	"  --once             serve one client, then exit\n"
 	"  -k, --keep-open    serve clients until killed (the default)\n"
+	"  -s, --systemd      accept on the socket systemd passed (LISTEN_FDS),\n"
+	"                     not on ADDR\n"
 	"  -v, --verbose      report each client and its byte counts on stderr\n"
 	"  -h, --help         this text\n";
 
@@ -239,16 +243,17 @@ int cmd_listen(int argc, char **argv)
 		{ "exec", required_argument, NULL, 'e' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "keep-open", no_argument, NULL, 'k' },
+		{ "systemd", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vsk_opts opts = VSK_OPTS_INIT;
 	struct server s = { .lfd = -1, .out = STDOUT_FILENO };
-	bool echo = false, keep = false;
+	bool echo = false, keep = false, systemd = false;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "e:o:kvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:o:ksvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case '1':
 			s.once = true;
@@ -265,6 +270,9 @@ int cmd_listen(int argc, char **argv)
 		case 'k':
 			keep = true;
 			break;
+		case 's':
+			systemd = true;
+			break;
 		case 'v':
 			s.verbose = true;
 			break;
@@ -276,7 +284,9 @@ int cmd_listen(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1) {
+	if (systemd && argc - optind != 0)
+		errx(EXIT_USAGE, "--systemd takes the socket from systemd: no ADDR");
+	if (!systemd && argc - optind != 1) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
@@ -287,10 +297,12 @@ int cmd_listen(int argc, char **argv)
 	if (keep && s.once)
 		errx(EXIT_USAGE, "--keep-open and --once cannot be used together");
 	s.mode = echo ? MODE_ECHO : s.cmd != NULL ? MODE_EXEC : MODE_SINK;
-	cli_addr(argv[optind], &s.addr);
-	if (s.addr.kind == VSK_ADDR_STDIO)
-		errx(EXIT_USAGE, "listen needs a socket address, not '-'");
-	vsk_addr_format(&s.addr, s.text, sizeof(s.text));
+	if (!systemd) {
+		cli_addr(argv[optind], &s.addr);
+		if (s.addr.kind == VSK_ADDR_STDIO)
+			errx(EXIT_USAGE, "listen needs a socket address, not '-'");
+		vsk_addr_format(&s.addr, s.text, sizeof(s.text));
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	if (s.outname != NULL) {
@@ -299,7 +311,10 @@ int cmd_listen(int argc, char **argv)
 			err(1, "open %s", s.outname);
 	}
 	opts.nonblock = true;
-	s.lfd = vsk_listen(&s.addr, &opts);
+	if (systemd)
+		s.lfd = cli_systemd_listener(s.text, sizeof(s.text));
+	else
+		s.lfd = vsk_listen(&s.addr, &opts);
 	if (s.lfd < 0)
 		cli_die_explain(-s.lfd, "listen", &s.addr);
 	rc = relay_new(&s.r, on_event, &s);

@@ -5,6 +5,8 @@
  * hybrid handshake): while it runs the other connections wait, at most
  * --timeout MS (vsock's own default is 2 s).  A failed target connect
  * closes that client and is logged; the proxy keeps serving.
+ * --systemd takes the listening socket from systemd socket activation
+ * (fd 3, LISTEN_FDS=1) instead of LISTEN_ADDR.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,9 +24,11 @@
 
 static const char usage_text[] =
 	"usage: vsk proxy [-v] [--timeout MS] LISTEN_ADDR TARGET_ADDR\n"
+	"       vsk proxy [-v] [--timeout MS] --systemd TARGET_ADDR\n"
 	"  Accept connections on LISTEN_ADDR; relay each to a new connection to\n"
 	"  TARGET_ADDR (vsock, vsock-seq, hybrid, unix, tcp: any pairing).\n"
 	"  --timeout MS   target connect timeout\n"
+	"  -s, --systemd  accept on the socket systemd passed (LISTEN_FDS)\n"
 	"  -v, --verbose  report each connection and its byte counts on stderr\n"
 	"  -h, --help     this text\n";
 
@@ -124,18 +128,23 @@ int cmd_proxy(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "systemd", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vsk_opts lopts = VSK_OPTS_INIT;
 	struct proxy p = { .opts = VSK_OPTS_INIT };
+	bool systemd = false;
 	int c, lfd = -1, rc;
 
-	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "svh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'T':
 			p.opts.timeout_ms = (int)cli_u32(optarg, "timeout", INT32_MAX);
+			break;
+		case 's':
+			systemd = true;
 			break;
 		case 'v':
 			p.verbose = true;
@@ -148,16 +157,20 @@ int cmd_proxy(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 2) {
+	if (argc - optind != (systemd ? 1 : 2)) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	parse_side(argv[optind], &p.from, p.from_text, sizeof(p.from_text));
-	parse_side(argv[optind + 1], &p.to, p.to_text, sizeof(p.to_text));
+	if (!systemd)
+		parse_side(argv[optind++], &p.from, p.from_text, sizeof(p.from_text));
+	parse_side(argv[optind], &p.to, p.to_text, sizeof(p.to_text));
 
 	signal(SIGPIPE, SIG_IGN);
 	lopts.nonblock = true;
-	lfd = vsk_listen(&p.from, &lopts);
+	if (systemd)
+		lfd = cli_systemd_listener(p.from_text, sizeof(p.from_text));
+	else
+		lfd = vsk_listen(&p.from, &lopts);
 	if (lfd < 0)
 		cli_die_explain(-lfd, "listen", &p.from);
 	rc = relay_new(&p.r, on_event, &p);
