@@ -159,8 +159,12 @@ int cmd_device(int argc, char **argv)
 	for (int i = 0; i < nvm; i++)
 		if (dev_cfg_parse_vm(vms[i], &cfg[ncfg++], ebuf, sizeof(ebuf)) < 0)
 			errx(EXIT_USAGE, "--vm %s: %s", vms[i], ebuf);
-	if (config != NULL && dev_cfg_parse_file(config, cfg, &ncfg, DEV_MAX_VMS, ebuf, sizeof(ebuf)) < 0)
-		errx(EXIT_USAGE, "--config %s", ebuf);
+	if (config != NULL) {
+		rc = dev_cfg_parse_file(config, cfg, &ncfg, DEV_MAX_VMS, ebuf, sizeof(ebuf));
+		/* An unreadable file is a failure; a malformed one a usage error. */
+		if (rc < 0)
+			errx(rc == -EINVAL ? EXIT_USAGE : 1, "--config %s", ebuf);
+	}
 	if (ncfg == 0) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
