@@ -105,7 +105,8 @@ struct bench_conn_info {
 typedef void (*bench_conn_fn)(void *ctx, const struct bench_conn_info *info);
 
 struct bench_server;
-/* LFD (listening, stays the caller's) may be -1: then only bench_server_add(). */
+/* LFD (listening, stays the caller's, made O_NONBLOCK) may be -1: then only
+ * bench_server_add(). */
 int bench_server_new(struct bench_server **sp, int lfd, bench_conn_fn fn, void *ctx);
 /* Serve a connected fd (owned from now on). */
 int bench_server_add(struct bench_server *s, int fd, const char *peer);

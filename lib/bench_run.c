@@ -359,6 +359,9 @@ int bench_server_new(struct bench_server **sp, int lfd, bench_conn_fn fn, void *
 		if (epoll_ctl(s->e.epfd, EPOLL_CTL_ADD, s->stop[0], &ev) < 0)
 			rc = -errno;
 	}
+	/* Accepting in batches needs a non-blocking listener. */
+	if (rc == 0 && lfd >= 0)
+		rc = bench_nonblock(lfd);
 	if (rc == 0 && lfd >= 0) {
 		ev.data.ptr = &s->lfd;
 		if (epoll_ctl(s->e.epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)
