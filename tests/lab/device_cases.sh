@@ -163,3 +163,20 @@ t_dev_sib_isolated() {
 	grep -qi 'reset\|refused' iso.err || fail "error does not say reset/refused: $(excerpt iso.err)"
 	echo "CID 5: $(cat iso.err)"
 }
+
+# Raw throughput, no checksum in the path (the guest's md5sum under TCG is
+# slower than the device): host -> guest into /dev/null, then /dev/zero to
+# the host.
+t_dev_throughput() {
+	spawn lis vsk listen -v --once -o /dev/null vsock:any:5009
+	wait_listen vsock:any:5009 lis || fail "vsk listen vsock:any:5009 does not listen"
+	ready dev_throughput
+	wait_rc lis 600 || fail "host->guest $BULK bytes not done in 60 s"
+	grep -q " $BULK bytes received" lis.out || fail "guest listener: $(excerpt lis.out)"
+	t0=$(uptime_s)
+	dd if=/dev/zero bs=65536 count=$((BULK / 65536)) 2>/dev/null | vsk connect vsock:2:5010 >z.out 2>z.err
+	rc=$?
+	t1=$(uptime_s)
+	[ "$rc" = 0 ] || fail "vsk connect vsock:2:5010 exited $rc: $(excerpt z.err)"
+	echo "TIME zero-g2h $t0 $t1" >/dev/console
+}
