@@ -1,0 +1,90 @@
+# bash completion for vsk(1).
+#
+# The command list and each command's long options are checked against
+# `vsk --list-commands` and `vsk CMD --help` by tests/eco/run (completion
+# test), so this file cannot drift from the binary without a failing test.
+
+_vsk_commands="bench check cid connect device dump listen proxy recv send"
+
+# Long options per command (--help is offered everywhere).
+_vsk_opts_bench="--server --reverse --bidir --rr --crr --length --parallel --time --bytes --count --timeout --json --quiet --verbose"
+_vsk_opts_check="--json"
+_vsk_opts_cid="--json"
+_vsk_opts_connect="--timeout --retry --bind --verbose"
+_vsk_opts_device="--guest-cid --socket --uds-path --groups --tx-buffer-size --vm --config --pcap --verbose"
+_vsk_opts_dump="--interface --read --write --count --verbose --json --conns --cid --port --op --type --keep --utc --snaplen"
+_vsk_opts_listen="--output --echo --exec --once --keep-open --systemd --verbose"
+_vsk_opts_proxy="--timeout --systemd --verbose"
+_vsk_opts_recv="--hybrid --keep"
+_vsk_opts_send="--timeout"
+
+# Address kinds, completed as prefixes (no space after them).
+_vsk_addrs="vsock: vsock-seq: hybrid: unix: tcp: vsock:host: vsock:local: vsock:any:"
+
+_vsk()
+{
+	local cur prev cmd i opts
+	COMPREPLY=()
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD - 1]}
+
+	# The subcommand is the first word that is not an option.
+	cmd=
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		-*) ;;
+		*) cmd=${COMP_WORDS[i]}; break ;;
+		esac
+	done
+	if [[ -z $cmd ]]; then
+		COMPREPLY=($(compgen -W "$_vsk_commands --help --version --list-commands" -- "$cur"))
+		return
+	fi
+
+	# Options that take a file or a value.
+	case $prev in
+	-o|--output|-r|--read|-w|--write|--pcap|--config|--hybrid|--socket|--uds-path)
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return ;;
+	--op)
+		COMPREPLY=($(compgen -W "CONNECT DISCONNECT CONTROL PAYLOAD REQUEST RESPONSE RST SHUTDOWN RW CREDIT_UPDATE CREDIT_REQUEST" -- "$cur"))
+		return ;;
+	--type)
+		COMPREPLY=($(compgen -W "STREAM SEQPACKET DGRAM" -- "$cur"))
+		return ;;
+	-i|--interface)
+		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
+		return ;;
+	-e|--exec|--timeout|--retry|--bind|--guest-cid|--groups|--tx-buffer-size|--vm|\
+	-c|--count|--cid|--port|-s|--snaplen|-l|--length|-P|--parallel|-t|--time|-n|--bytes)
+		return ;;
+	esac
+
+	if [[ $cur == -* ]]; then
+		opts=_vsk_opts_${cmd//-/_}
+		COMPREPLY=($(compgen -W "${!opts} --help" -- "$cur"))
+		return
+	fi
+	case $cmd in
+	connect|listen|proxy|recv|send|bench)
+		# bash splits words at ':' (COMP_WORDBREAKS): take the whole
+		# address from the line, then drop what precedes the last ':'
+		# from the replies, as bash will only replace the part after it.
+		local line=${COMP_LINE:0:COMP_POINT} word f
+		word=${line##*[[:space:]]}
+		case $word in
+		unix:*|hybrid:*)
+			while IFS= read -r f; do
+				COMPREPLY+=("${word%%:*}:$f")
+			done < <(compgen -f -- "${word#*:}") ;;
+		*)
+			COMPREPLY=($(compgen -W "$_vsk_addrs -" -- "$word")) ;;
+		esac
+		if [[ $word == *:* && $COMP_WORDBREAKS == *:* ]]; then
+			local colon=${word%"${word##*:}"}
+			COMPREPLY=("${COMPREPLY[@]#"$colon"}")
+		fi
+		compopt -o nospace 2>/dev/null ;;
+	esac
+}
+complete -F _vsk vsk
