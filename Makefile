@@ -13,6 +13,8 @@ LIBDIR      ?= $(PREFIX)/lib
 INCLUDEDIR  ?= $(PREFIX)/include
 MANDIR      ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
 DESTDIR     ?=
 
 CC          ?= cc
@@ -66,9 +68,22 @@ libvsk.so.$(SOVERSION): $(PIC_OBJS) lib/libvsk.map
 $(VSKBIN): $(CLI_OBJS) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIBA) $(LDLIBS_VSK)
 
+PC_SED      = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|'
 vsk.pc: lib/vsk.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SED) $< > $@
+
+# examples/*.c: small programs on libvsk (the receiver and sender of the
+# seed), built into $(B)/examples/.
+EXAMPLES    := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
+examples: $(EXAMPLES)
+$(B)/examples/%: examples/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS_VSK)
+
+# Every man page through groff's (and man-db's) warnings.
+check-man:
+	@tests/eco/man
 
 $(B)/tests/%: tests/unit/%.c $(LIBA) $(UNIT_HOBJS)
 	@mkdir -p $(dir $@)
@@ -109,11 +124,14 @@ install: all
 	install -m 755 libvsk.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvsk.so.$(SOVERSION)
 	ln -sf libvsk.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvsk.so
 	install -m 644 lib/vsk.h $(DESTDIR)$(INCLUDEDIR)/vsk.h
-	install -m 644 vsk.pc $(DESTDIR)$(PKGCONFIGDIR)/vsk.pc
+	$(PC_SED) lib/vsk.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/vsk.pc
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 644 contrib/completion/vsk.bash $(DESTDIR)$(BASHCOMPDIR)/vsk
+	install -m 644 contrib/completion/_vsk $(DESTDIR)$(ZSHCOMPDIR)/_vsk
 
 clean:
 	rm -rf $(B) build-asan vsk libvsk.a libvsk.so libvsk.so.$(SOVERSION) vsk.pc
 
-.PHONY: all unit asan deps check demo bench install clean
+.PHONY: all unit asan deps check demo bench install clean examples check-man
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
