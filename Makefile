@@ -83,7 +83,7 @@ $(B)/examples/%: examples/%.c $(LIBA)
 
 # Every man page through groff's (and man-db's) warnings.
 check-man:
-	@tests/eco/man
+	@tests/eco/run man
 
 $(B)/tests/%: tests/unit/%.c $(LIBA) $(UNIT_HOBJS)
 	@mkdir -p $(dir $@)
