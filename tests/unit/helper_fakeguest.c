@@ -122,6 +122,15 @@ void fg_tx_raw(struct fg *g, const void *bytes, size_t len)
 	avail_push(g, fq, head);
 }
 
+void fg_tx_outside(struct fg *g)
+{
+	struct fg_queue *fq = &g->q[1];
+	uint16_t head = two_descs(fq);
+
+	put_desc(g, fq, head, g->base + g->size + 4096, WIRE_VIRTIO_HDR_LEN, 0, 0);
+	avail_push(g, fq, head);
+}
+
 unsigned fg_tx_done(struct fg *g)
 {
 	struct fg_queue *fq = &g->q[1];

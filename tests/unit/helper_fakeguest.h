@@ -37,6 +37,9 @@ void fg_free(struct fg *g);
 void fg_tx(struct fg *g, const struct wire_virtio *h, const void *payload, size_t len);
 /* Guest -> device: LEN raw bytes in one descriptor (malformed packets). */
 void fg_tx_raw(struct fg *g, const void *bytes, size_t len);
+/* Guest -> device: a chain whose buffer lies outside guest memory (what a
+ * buggy or hostile driver may post; the ring layer must refuse it). */
+void fg_tx_outside(struct fg *g);
 /* Tx chains the device has returned so far (and consumes them). */
 unsigned fg_tx_done(struct fg *g);
 /* Post N rx chains: a 44-byte header buffer and a BUFLEN data buffer. */

@@ -441,6 +441,58 @@ static void test_malformed_tx(void **state)
 	close(lfd);
 }
 
+/* A chain pointing outside guest memory: log, that VM's connections
+ * closed, the queue stays stopped; the device and other VMs go on. */
+static void test_broken_ring(void **state)
+{
+	struct fx *f = *state;
+	int lfd = host_listen(f, 4050), fd = guest_connect(f, 1014, 4050, lfd);
+	char buf[8];
+
+	fg_tx_outside(&f->g);
+	dev_vm_kick(f->vm, 1);
+	spin(f);
+	assert_non_null(strstr(f->log, "malformed descriptor chain"));
+	assert_int_equal(dev_vm_nconns(f->vm), 0);
+	assert_int_equal(read_to(fd, buf, sizeof(buf), 1000), 0); /* host end closed */
+	/* Later packets on the broken queue are not looked at. */
+	send_op(f, 1015, 4050, WIRE_OP_REQUEST, 0, NULL, 0);
+	assert_int_equal(dev_vm_nconns(f->vm), 0);
+	close(fd);
+	close(lfd);
+}
+
+/* The host peer dies while the device still holds bytes for it: RST. */
+static void test_host_dies_mid_transfer(void **state)
+{
+	struct fx *f = *state;
+	int lfd = host_listen(f, 4050), fd = guest_connect(f, 1016, 4050, lfd);
+	static char data[4096];
+	struct wire_virtio h;
+	bool rst = false;
+
+	memset(data, 'm', sizeof(data));
+	/* 256 KiB, the whole credit: more than the Unix socket takes, so the
+	 * device holds the rest. */
+	for (int i = 0; i < 64 && !rst; i++) {
+		gsend(f, &f->g, f->vm, WIRE_TYPE_STREAM, 1016, VSK_CID_HOST, 4050, WIRE_OP_RW, 0, data,
+		      sizeof(data), 0);
+		while (fg_rx_take(&f->g, &h, NULL, 0, NULL) == 1)
+			rst |= h.op == WIRE_OP_RST;
+		fg_rx_give(&f->g, 2, 4096);
+		dev_vm_kick(f->vm, 0);
+	}
+	assert_false(rst);
+	close(fd);
+	spin(f);
+	while (fg_rx_take(&f->g, &h, NULL, 0, NULL) == 1)
+		rst |= h.op == WIRE_OP_RST;
+	assert_true(rst);
+	assert_non_null(strstr(f->log, "write to host"));
+	assert_int_equal(dev_vm_nconns(f->vm), 0);
+	close(lfd);
+}
+
 static void test_seqpacket_boundaries(void **state)
 {
 	struct fx *f = *state;
@@ -754,6 +806,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spoofed_src_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_tx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_broken_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_dies_mid_transfer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqpacket_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_refused, setup, teardown),
