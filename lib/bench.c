@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -300,13 +301,31 @@ static ssize_t conn_recv(struct bench_eng *e, struct bconn *c, size_t max)
 	}
 }
 
+/* A non-blocking SEQPACKET send on vsock can put part of a message on the
+ * wire (no EOM) and still fail with EAGAIN: the retry would then merge two
+ * messages.  So SEQPACKET sockets stay blocking for sends (bounded by
+ * SO_SNDTIMEO, see bench_sock_setup()) and only receive with MSG_DONTWAIT. */
+static int send_flags(const struct bconn *c)
+{
+	return c->seq ? MSG_NOSIGNAL : MSG_DONTWAIT | MSG_NOSIGNAL;
+}
+
+/* send()'s errno as a result: a blocking SEQPACKET send that gives up has
+ * timed out, not "would block". */
+static int send_err(const struct bconn *c)
+{
+	if (errno == EWOULDBLOCK)
+		return c->seq ? -ETIMEDOUT : -EAGAIN;
+	return -errno;
+}
+
 /* Send LEN bytes of the pattern from position TX (whole on SEQPACKET). */
 static ssize_t conn_send(struct bench_eng *e, struct bconn *c, size_t len)
 {
 	const unsigned char *p = e->pat + (c->start + c->tx) % BENCH_PERIOD;
 
 	for (;;) {
-		ssize_t n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send(c->fd, p, len, send_flags(c));
 		if (n > 0) {
 			c->sum_tx += sum64(c->tx, p, (size_t)n);
 			c->tx += (uint64_t)n;
@@ -315,7 +334,7 @@ static ssize_t conn_send(struct bench_eng *e, struct bconn *c, size_t len)
 		if (n == 0)
 			return -EIO;
 		if (errno != EINTR)
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+			return send_err(c);
 	}
 }
 
@@ -343,12 +362,11 @@ static void conn_check(struct bench_eng *e, struct bconn *c, size_t n)
 static int ctl_send(struct bconn *c)
 {
 	while (c->ctl_off < c->ctl_len) {
-		ssize_t n = send(c->fd, c->ctl + c->ctl_off, c->ctl_len - c->ctl_off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send(c->fd, c->ctl + c->ctl_off, c->ctl_len - c->ctl_off, send_flags(c));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return errno == EWOULDBLOCK ? 0 : -errno;
+			return send_err(c) == -EAGAIN ? 0 : send_err(c);
 		c->ctl_off += (size_t)n;
 	}
 	return 1;
@@ -686,11 +704,33 @@ bool bench_is_seqpacket(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_SEQPACKET;
 }
 
-int bench_nonblock(int fd)
+static int set_nonblock(int fd, bool on)
 {
 	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	if (fl < 0)
+		return -errno;
+	fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+	return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
+int bench_nonblock(int fd)
+{
+	return set_nonblock(fd, true);
+}
+
+int bench_sock_setup(struct bconn *c, uint32_t send_timeout_ms)
+{
+	struct timeval tv = { .tv_sec = send_timeout_ms / 1000,
+			      .tv_usec = (send_timeout_ms % 1000) * 1000 };
+
+	c->seq = bench_is_seqpacket(c->fd);
+	if (!c->seq)
+		return set_nonblock(c->fd, true);
+	/* Blocking sends (see send_flags()), but never for ever; accept()
+	 * may have made it non-blocking. */
+	if (set_nonblock(c->fd, false) < 0 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
 		return -errno;
 	return 0;
 }

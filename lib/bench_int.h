@@ -78,5 +78,8 @@ int bconn_check_own(struct bconn *c);
 int bench_server_start(struct bconn *c);
 bool bench_is_seqpacket(int fd);
 int bench_nonblock(int fd);
+/* Learn C->fd's type; stream sockets become O_NONBLOCK, SEQPACKET ones
+ * keep blocking sends bounded by SEND_TIMEOUT_MS. */
+int bench_sock_setup(struct bconn *c, uint32_t send_timeout_ms);
 
 #endif

@@ -16,6 +16,7 @@
 
 #define MAX_EVENTS 64
 #define DEFAULT_SECS 10
+#define DEFAULT_IDLE_MS 10000
 
 /* ---------------------------------------------------------------- client */
 
@@ -116,8 +117,15 @@ static int slot_open(struct client *cl, int i, uint64_t now)
 	if (fd < 0)
 		return client_fail(cl, -fd, op, "%s", strerror(-fd));
 	c->fd = fd;
-	c->seq = bench_is_seqpacket(fd);
+	rc = bench_sock_setup(c, bp->idle_ms ? bp->idle_ms : DEFAULT_IDLE_MS);
+	if (rc < 0)
+		return client_fail(cl, -rc, NULL, "socket setup: %s", strerror(-rc));
 	cl->res->seqpacket = c->seq;
+	if (c->seq && bp->test == BENCH_T_BIDIR)
+		return client_fail(cl, EOPNOTSUPP, NULL,
+				   "--bidir needs stream sockets: SEQPACKET messages are sent blocking "
+				   "(a non-blocking send may split one), and one thread cannot then feed "
+				   "both directions; run the two directions as two clients");
 	h.mode = c->mode;
 	h.seqpacket = c->seq;
 	h.start = c->start;
@@ -125,8 +133,6 @@ static int slot_open(struct client *cl, int i, uint64_t now)
 	h.duration_ms = bp->duration_ms;
 	bench_hdr_encode(hdr, &h);
 	rc = send_header(fd, hdr);
-	if (rc == 0)
-		rc = bench_nonblock(fd);
 	if (rc < 0)
 		return client_fail(cl, -rc, NULL, "send header: %s", strerror(-rc));
 	c->ph = PH_DATA;
@@ -208,7 +214,7 @@ static void progress_now(struct client *cl, uint64_t now, bench_progress_fn fn, 
 static int client_loop(struct client *cl, bench_progress_fn progress, void *pctx)
 {
 	struct epoll_event ev[MAX_EVENTS];
-	uint64_t idle_ns = (uint64_t)(cl->bp->idle_ms ? cl->bp->idle_ms : 10000) * 1000000ull;
+	uint64_t idle_ns = (uint64_t)(cl->bp->idle_ms ? cl->bp->idle_ms : DEFAULT_IDLE_MS) * 1000000ull;
 	uint64_t last = bench_now(), tick = last + 1000000000ull;
 
 	while (cl->active > 0) {
@@ -385,12 +391,11 @@ int bench_server_add(struct bench_server *s, int fd, const char *peer)
 		return -ENOMEM;
 	}
 	c->fd = fd;
-	c->seq = bench_is_seqpacket(fd);
 	c->ph = PH_HDR;
 	c->ctl_len = BENCH_HDR_LEN;
 	c->t0 = bench_now();
 	snprintf(c->peer, sizeof(c->peer), "%s", peer != NULL ? peer : "?");
-	rc = bench_nonblock(fd);
+	rc = bench_sock_setup(c, DEFAULT_IDLE_MS);
 	if (rc == 0)
 		rc = bconn_watch(&s->e, c);
 	if (rc < 0) {

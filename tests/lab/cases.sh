@@ -28,6 +28,7 @@ lab_case dump_loopback        loopback 60  "vsk dump -w creates vsockmon0, recor
 lab_case dump_keep            loopback 40  "vsk dump --keep leaves vsockmon0; a second dump uses it and leaves it"
 lab_case dump_pipe_closed     loopback 40  "vsk dump | head -n 1: the reader leaves, vsk dump still removes vsockmon0"
 lab_case dump_no_vsockmon     loopback 20  "without the vsockmon module: one line naming modprobe vsockmon"
+lab_case bench_loopback       loopback 150 "vsk bench -s + client over CID 1: stream up/-R/--bidir/--rr/--crr and vsock-seq, data verified, clean ends"
 
 SEED_MSG="Hello, Host! This is a message from the VM."
 
@@ -328,4 +329,46 @@ t_dump_no_vsockmon() {
 	[ "$RC" = 1 ] || fail "vsk dump without vsockmon exited $RC, want 1"
 	[ "$(wc -l <d.err)" = 1 ] || fail "want one line, got: $(excerpt d.err)"
 	grep -q 'modprobe vsockmon' d.err || fail "does not say modprobe vsockmon: $(excerpt d.err)"
+}
+
+# ---- vsk bench (issue 5): a bench server and its clients over vsock
+# loopback; every byte is checked by vsk bench itself, and a reset or any
+# other error at the end of a test is an error line on the server.
+
+# bench_ok NAME REGEXP ARGS...: vsk bench ARGS exits 0 and prints REGEXP.
+bench_ok() {
+	__n=$1 __re=$2; shift 2
+	run "$__n" vsk bench "$@"
+	[ "$RC" = 0 ] || fail "vsk bench $* exited $RC: $(excerpt "$__n.err")"
+	grep -qE -- "$__re" "$__n.out" || fail "vsk bench $*: output does not match /$__re/: $(excerpt "$__n.out")"
+}
+
+t_bench_loopback() {
+	spawn srv vsk bench -s vsock:any:5201
+	wait_listen vsock:any:5201 srv || fail "vsk bench -s vsock:any:5201 does not listen: $(excerpt srv.out)"
+	bench_ok up '^up: 4194304 bytes in .* data verified$' -n 4M vsock:1:5201
+	bench_ok down '^down: 4194304 bytes in .*, 2 connections, data verified$' -R -P 2 -n 2M vsock:1:5201
+	bench_ok bidir '"bytes_up": 2097152, "bytes_down": 2097152, .*"verified": true, "error": null' \
+		--bidir -n 2M -l 64K --json vsock:1:5201
+	json_ok bidir.out bytes_up
+	bench_ok rr '^rr: 500 round trips of 64 bytes in .* p99 .* data verified$' --rr -c 500 vsock:1:5201
+	bench_ok crr '^crr: 50 connections of 64 bytes' --crr -c 50 vsock:1:5201
+	bench_ok time '^up: [0-9]+ bytes in 1\.[0-9]+ s' -t 1 vsock:1:5201
+	spawn sseq vsk bench -s vsock-seq:any:5202
+	wait_listen vsock-seq:any:5202 sseq || fail "vsk bench -s vsock-seq:any:5202 does not listen: $(excerpt sseq.out)"
+	bench_ok sup '"socket": "seqpacket", .*"bytes_up": 2000000, .*"verified": true' \
+		-n 2000000 -l 32K --json vsock-seq:1:5202
+	bench_ok sdown '^down: 1048576 bytes' -R -n 1M -l 4096 vsock-seq:1:5202
+	bench_ok srr '^rr: 300 round trips of 1000 bytes' --rr -c 300 -l 1000 vsock-seq:1:5202
+	sleep 0.5
+	still_running srv || fail "the stream bench server exited: $(excerpt srv.out)"
+	still_running sseq || fail "the seqpacket bench server exited: $(excerpt sseq.out)"
+	sed 's/^/  srv: /' srv.out | head -n 20
+	sed 's/^/  sseq: /' sseq.out
+	# Errors on the server side (a reset at the end would be one).
+	grep -q 'bench from' srv.out sseq.out && fail "a server reported: $(grep -h 'bench from' srv.out sseq.out | head -n 2 | tr '\n' '|')"
+	# up 1 + down 2 + bidir 2 + rr 1 + time 1 on the stream server; the
+	# seqpacket server checked every message's length as sent.
+	[ "$(grep -c 'data verified$' srv.out)" = 7 ] || fail "stream server: $(grep -c 'data verified$' srv.out) verified connections, want 7"
+	[ "$(grep -c ' seqpacket: .*data verified$' sseq.out)" = 3 ] || fail "seqpacket server: $(excerpt sseq.out)"
 }

@@ -378,6 +378,23 @@ static void test_seqpacket(void **state)
 	clean_test("unixseq", bp, 1);
 }
 
+/* --bidir over SEQPACKET is refused with the reason, not run half-way. */
+static void test_seqpacket_bidir(void **state)
+{
+	struct srv sv;
+	struct cctx cc = { .sv = &sv };
+	struct bench_params bp = params(BENCH_T_BIDIR, 1000, 1);
+	struct bench_result res;
+
+	bp.bytes = 10000;
+	srv_start(&sv, "unixseq");
+	assert_int_equal(bench_client(&bp, connect_cb, &cc, NULL, NULL, &res), -EOPNOTSUPP);
+	assert_non_null(strstr(res.msg, "--bidir needs stream sockets"));
+	srv_stop(&sv, 1);
+	assert_int_equal(sv.info[0].err, EPROTO);
+	bench_result_free(&res);
+}
+
 /* Bad data: the side that checks names the offset, the test fails, and
  * the other side learns it from the report. */
 static void bad_data(enum bench_test t, int mangle, uint64_t at, const char *client_words,
@@ -523,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_unix_crr),
 		cmocka_unit_test(test_tcp_by_time),
 		cmocka_unit_test(test_seqpacket),
+		cmocka_unit_test(test_seqpacket_bidir),
 		cmocka_unit_test(test_corrupt_up),
 		cmocka_unit_test(test_corrupt_down),
 		cmocka_unit_test(test_loss_up),
