@@ -450,6 +450,21 @@ static void guest_request(struct dev_vm *vm, const struct wire_virtio *h)
 	connect_done(c, host_connect(c));
 }
 
+/* "OK <hostport>\n" to a host client (vsk_hybrid_reply's line), without
+ * SIGPIPE if it left already and without blocking the loop: the socket is
+ * fresh, so a short line always fits. */
+static int reply_ok(struct dev_conn *c)
+{
+	char line[VSK_HYBRID_LINE_MAX];
+	int n = snprintf(line, sizeof(line), "OK %u\n", c->hport);
+	ssize_t r;
+
+	do
+		r = send(c->ep.fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	return r == n ? 0 : -EPIPE;
+}
+
 /* ---------------------------------------------------- guest -> device */
 
 static void host_packet(struct dev_vm *vm, const struct wire_virtio *h, const struct iovec *iov,
@@ -479,7 +494,7 @@ static void host_packet(struct dev_vm *vm, const struct wire_virtio *h, const st
 			conn_close_rst(c, "unexpected RESPONSE");
 			return;
 		}
-		if (vsk_hybrid_reply(c->ep.fd, c->hport) < 0) {
+		if (reply_ok(c) < 0) {
 			conn_close_rst(c, "host client gone before OK");
 			return;
 		}

@@ -598,6 +598,24 @@ static void test_h2g_refused(void **state)
 	close(fd);
 }
 
+/* The client leaves while the guest is still answering: RST, no SIGPIPE. */
+static void test_h2g_client_gone(void **state)
+{
+	struct fx *f = *state;
+	int fd = host_client(f);
+	struct wire_virtio h;
+	uint32_t hport;
+
+	assert_int_equal(write(fd, "CONNECT 5003\n", 13), 13);
+	assert_int_equal(take(f, &h, NULL, 0), 1);
+	assert_int_equal(h.op, WIRE_OP_REQUEST);
+	hport = h.src_port;
+	close(fd);
+	send_op(f, 5003, hport, WIRE_OP_RESPONSE, 0, NULL, 0);
+	expect_op(f, WIRE_OP_RST, hport, 5003);
+	assert_int_equal(dev_vm_nconns(f->vm), 0);
+}
+
 static void test_h2g_bad_clients(void **state)
 {
 	struct fx *f = *state;
@@ -811,6 +829,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seqpacket_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2g_client_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_bad_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_before_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_reset_event, setup, teardown),
