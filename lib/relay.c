@@ -30,83 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "relay.h"
-
-#define RELAY_MAX_EVENTS 64
-/* Chunks one direction moves per turn before other pairs get theirs. */
-#define RELAY_TURN_CHUNKS 16
-/* Splice pipe capacity asked for (pages are only used while data is in it). */
-#define RELAY_PIPE_SIZE (256 * 1024)
-
-#define ROLE_RD 1u
-#define ROLE_WR 2u
-
-/* First member of every record the epoll set points at. */
-enum rec_kind { REC_FD = 1, REC_WATCH };
-
-struct relay_pair;
-
-struct relay_fd {
-	enum rec_kind kind;
-	struct relay_pair *p;
-	int fd;
-	int oflags;     /* file status flags to give back before close, -1: untouched */
-	bool sock;
-	bool seqpacket;
-	bool polled;    /* in the epoll set (epoll refuses regular files) */
-	unsigned roles;
-};
-
-struct relay_watch {
-	enum rec_kind kind;
-	int fd;
-	relay_watch_fn fn;
-	void *ctx;
-	bool dead;
-	struct relay_watch *next;
-};
-
-struct relay_dir {
-	int src, dst;   /* index into pair->fds, -1: none */
-	relay_sink_fn sink;
-	void *sink_ctx;
-	char *buf;      /* NULL until a read needs it, freed again when idle */
-	size_t cap, off, len;
-	int pipe[2];    /* splice path: -1 until first use */
-	size_t pcap;    /* bytes one splice into the pipe asks for */
-	size_t plen;    /* bytes in the pipe */
-	bool splice;    /* both ends are stream sockets: try splice() */
-	bool eof;       /* the source ended */
-	bool done;      /* ... and that was passed on */
-	uint64_t bytes;
-	uint64_t spliced; /* of BYTES, moved by splice() */
-};
-
-struct relay_pair {
-	struct relay *r;
-	struct relay_pair *prev, *next; /* r->pairs, then r->dead */
-	struct relay_pair *ready_next;
-	bool queued, dead;
-	int id;
-	void *udata;
-	struct relay_fd fds[4];
-	int nfd;
-	struct relay_dir dir[2];        /* 0: A->B, 1: B->A */
-};
-
-struct relay {
-	int epfd;
-	relay_event_fn fn;
-	void *ctx;
-	struct relay_pair *pairs;       /* alive */
-	struct relay_pair *dead;        /* ended; freed at the end of a round */
-	struct relay_pair *ready;       /* pumped without waiting for an event */
-	struct relay_watch *watches;
-	int npairs, nwatch;
-	int nbufs;                      /* user-space buffers allocated now */
-	int next_id;
-	bool stop;
-};
+#include "relay_int.h"
 
 int relay_new(struct relay **rp, relay_event_fn fn, void *ctx)
 {
@@ -127,20 +51,6 @@ int relay_new(struct relay **rp, relay_event_fn fn, void *ctx)
 	return 0;
 }
 
-static void fd_close(struct relay *r, struct relay_fd *f)
-{
-	if (f->fd < 0)
-		return;
-	/* DEL before close: a dup elsewhere would keep the registration alive. */
-	if (f->polled)
-		epoll_ctl(r->epfd, EPOLL_CTL_DEL, f->fd, NULL);
-	f->polled = false;
-	if (f->oflags >= 0)
-		fcntl(f->fd, F_SETFL, f->oflags);
-	close(f->fd); /* no retry on EINTR: Linux has closed it anyway */
-	f->fd = -1;
-}
-
 static void pair_close_fds(struct relay_pair *p, bool reset)
 {
 	static const struct linger rst = { 1, 0 };
@@ -150,28 +60,14 @@ static void pair_close_fds(struct relay_pair *p, bool reset)
 		/* A reset must not look like a clean EOF to a TCP peer. */
 		if (reset && f->sock && f->fd >= 0)
 			setsockopt(f->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
-		fd_close(p->r, f);
-	}
-}
-
-static void dir_release(struct relay *r, struct relay_dir *d)
-{
-	for (int i = 0; i < 2; i++)
-		if (d->pipe[i] >= 0) {
-			close(d->pipe[i]);
-			d->pipe[i] = -1;
-		}
-	if (d->buf != NULL) {
-		free(d->buf);
-		d->buf = NULL;
-		r->nbufs--;
+		relay_fd_close(p->r, f);
 	}
 }
 
 static void pair_free(struct relay_pair *p)
 {
-	dir_release(p->r, &p->dir[0]);
-	dir_release(p->r, &p->dir[1]);
+	relay_dir_release(p->r, &p->dir[0]);
+	relay_dir_release(p->r, &p->dir[1]);
 	free(p);
 }
 
@@ -221,8 +117,8 @@ static void pair_end(struct relay_pair *p, int err, const char *op, char side)
 
 	pair_close_fds(p, err != 0);
 	/* Pipes and buffers go now, not at the end of the round. */
-	dir_release(r, &p->dir[0]);
-	dir_release(r, &p->dir[1]);
+	relay_dir_release(r, &p->dir[0]);
+	relay_dir_release(r, &p->dir[1]);
 	unlink_pair(&r->pairs, p);
 	push_pair(&r->dead, p);
 	p->dead = true;
@@ -235,249 +131,6 @@ static void pair_end(struct relay_pair *p, int err, const char *op, char side)
 		r->fn(r->ctx, RELAY_DONE, &info);
 }
 
-/* > 0 bytes, 0 EOF, -EAGAIN, or -errno. */
-static ssize_t src_read(const struct relay_fd *f, struct relay_dir *d)
-{
-	for (;;) {
-		ssize_t n;
-
-		if (f->seqpacket) {
-			struct iovec iov = { .iov_base = d->buf, .iov_len = d->cap };
-			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-			n = recvmsg(f->fd, &mh, MSG_DONTWAIT);
-			/* A short buffer would silently drop the message's tail. */
-			if (n >= 0 && (mh.msg_flags & MSG_TRUNC))
-				return -EMSGSIZE;
-		} else if (f->sock) {
-			n = recv(f->fd, d->buf, d->cap, MSG_DONTWAIT);
-		} else {
-			n = read(f->fd, d->buf, d->cap);
-		}
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	}
-}
-
-/* Bytes written (> 0), -EAGAIN, or -errno. */
-static ssize_t dst_write(const struct relay_fd *f, const char *buf, size_t len)
-{
-	for (;;) {
-		ssize_t n;
-
-		if (f->sock)
-			n = send(f->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		else
-			n = write(f->fd, buf, len);
-		if (n > 0)
-			return n;
-		if (n == 0)
-			return -EIO; /* write() of len > 0 returning 0: no progress ever */
-		if (errno == EINTR)
-			continue;
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	}
-}
-
-/* Pass the source's EOF on to the destination. */
-static int dir_finish(struct relay_pair *p, struct relay_dir *d)
-{
-	struct relay_fd *f;
-
-	d->done = true;
-	if (d->dst < 0)
-		return d->sink != NULL ? d->sink(d->sink_ctx, NULL, 0) : 0;
-	f = &p->fds[d->dst];
-	if (f->fd < 0)
-		return 0;
-	if (f->sock) {
-		/* ENOTCONN: the peer is gone already, nothing left to tell it. */
-		if (shutdown(f->fd, SHUT_WR) < 0 && errno != ENOTCONN)
-			return -errno;
-		return 0;
-	}
-	/* A pipe or stdout only learns of EOF by close; a fd that is also read
-	 * from (a tty) cannot be half-closed and stays until the pair ends. */
-	if (!(f->roles & ROLE_RD))
-		fd_close(p->r, f);
-	return 0;
-}
-
-/* A buffer for D, made when a read needs one. */
-static int dir_buffer(struct relay *r, struct relay_dir *d)
-{
-	if (d->buf != NULL)
-		return 0;
-	d->buf = malloc(d->cap);
-	if (d->buf == NULL)
-		return -ENOMEM;
-	r->nbufs++;
-	return 0;
-}
-
-/* splice() with EINTR retried: bytes moved, 0 at EOF, or -errno. */
-static ssize_t splice_once(int in, int out, size_t len)
-{
-	for (;;) {
-		ssize_t n = splice(in, NULL, out, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n >= 0)
-			return n;
-		if (errno != EINTR)
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	}
-}
-
-/* The direction's pipe, made on first use.  0, or -errno (then the
- * direction falls back to a buffer). */
-static int dir_pipe(struct relay_dir *d)
-{
-	int sz;
-
-	if (d->pipe[0] >= 0)
-		return 0;
-	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-		d->pipe[0] = d->pipe[1] = -1;
-		return -errno;
-	}
-	/* A bigger pipe means fewer calls per byte; refused above the user's
-	 * pipe limits, then the default size serves. */
-	sz = fcntl(d->pipe[1], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
-	if (sz < 0)
-		sz = fcntl(d->pipe[1], F_GETPIPE_SZ);
-	d->pcap = sz > 0 ? (size_t)sz : 65536;
-	return 0;
-}
-
-/* The splice path of dir_run(): the pipe is filled only when empty and
- * drained completely, like the buffer.  Returns as dir_run() does; 2 asks
- * for the buffer path (the source cannot splice, nothing was moved yet). */
-static int dir_splice(struct relay_pair *p, struct relay_dir *d, const char **op, char *side,
-		      char src_side, char dst_side)
-{
-	for (int turn = 0; turn < RELAY_TURN_CHUNKS; turn++) {
-		ssize_t n;
-
-		if (d->done)
-			return 0;
-		while (d->plen > 0) {
-			n = splice_once(d->pipe[0], p->fds[d->dst].fd, d->plen);
-			if (n == -EAGAIN)
-				return 0;
-			if (n <= 0) {
-				*op = "write";
-				*side = dst_side;
-				return n < 0 ? (int)n : -EIO;
-			}
-			d->plen -= (size_t)n;
-			d->bytes += (uint64_t)n;
-			d->spliced += (uint64_t)n;
-		}
-		if (d->eof)
-			return 3; /* finish as the buffer path does */
-		if (dir_pipe(d) < 0)
-			return 2;
-		n = splice_once(p->fds[d->src].fd, d->pipe[1], d->pcap);
-		if (n == -EAGAIN)
-			return 0;
-		if ((n == -EINVAL || n == -ENOSYS) && d->bytes == 0)
-			return 2;
-		if (n < 0) {
-			*op = "read";
-			*side = src_side;
-			return (int)n;
-		}
-		if (n == 0)
-			d->eof = true;
-		d->plen = (size_t)n;
-	}
-	return 1;
-}
-
-/* Move data in direction DI until it blocks or ends (0), uses its turn
- * (1), or fails (-errno, with *OP and *SIDE naming the failed call). */
-static int dir_run(struct relay_pair *p, int di, const char **op, char *side)
-{
-	struct relay_dir *d = &p->dir[di];
-	char src_side = di == 0 ? 'a' : 'b', dst_side = di == 0 ? 'b' : 'a';
-
-	if (d->splice) {
-		int rc = dir_splice(p, d, op, side, src_side, dst_side);
-
-		if (rc < 2)
-			return rc;
-		if (rc == 2) {
-			/* Not for this source: buffers from now on. */
-			d->splice = false;
-			dir_release(p->r, d);
-		}
-		/* rc 3: at EOF with the pipe empty; the loop below finishes. */
-	}
-	for (int turn = 0; turn < RELAY_TURN_CHUNKS; turn++) {
-		ssize_t n;
-		int rc;
-
-		if (d->done)
-			return 0;
-		while (d->len > 0) {
-			if (d->dst < 0) {
-				rc = d->sink(d->sink_ctx, d->buf + d->off, d->len);
-				if (rc < 0) {
-					*op = "sink";
-					*side = dst_side;
-					return rc;
-				}
-				n = (ssize_t)d->len;
-			} else {
-				n = dst_write(&p->fds[d->dst], d->buf + d->off, d->len);
-				if (n == -EAGAIN)
-					return 0;
-				if (n < 0) {
-					*op = "write";
-					*side = dst_side;
-					return (int)n;
-				}
-			}
-			d->off += (size_t)n;
-			d->len -= (size_t)n;
-			d->bytes += (uint64_t)n;
-		}
-		d->off = 0;
-		if (d->eof) {
-			rc = dir_finish(p, d);
-			if (rc < 0) {
-				*op = d->dst < 0 ? "sink" : "shutdown";
-				*side = dst_side;
-				return rc;
-			}
-			return 0;
-		}
-		if (dir_buffer(p->r, d) < 0) {
-			*op = "read";
-			*side = src_side;
-			return -ENOMEM;
-		}
-		n = src_read(&p->fds[d->src], d);
-		if (n == -EAGAIN) {
-			/* Idle: give the buffer back until data comes. */
-			free(d->buf);
-			d->buf = NULL;
-			p->r->nbufs--;
-			return 0;
-		}
-		if (n < 0) {
-			*op = "read";
-			*side = src_side;
-			return (int)n;
-		}
-		if (n == 0)
-			d->eof = true;
-		d->len = (size_t)n;
-	}
-	return 1;
-}
 
 /* Does an event EV on fd record FI concern direction D?  FI < 0: any. */
 static bool dir_woken(const struct relay_dir *d, int fi, uint32_t ev)
@@ -497,7 +150,7 @@ static void pair_pump(struct relay_pair *p, int fi, uint32_t ev)
 	int more = 0;
 
 	for (int i = 0; i < 2; i++) {
-		int rc = dir_woken(&p->dir[i], fi, ev) ? dir_run(p, i, &op, &side) : 0;
+		int rc = dir_woken(&p->dir[i], fi, ev) ? relay_dir_run(p, i, &op, &side) : 0;
 		if (rc < 0) {
 			pair_end(p, -rc, op, side);
 			return;
