@@ -750,6 +750,59 @@ static void test_siblings(void **state)
 	fg_free(&g6);
 }
 
+/* ------------------------------------------------------- vhost-user */
+
+static int vu_client(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+/* A front end that sends garbage is dropped with a log line; the socket
+ * keeps listening and the next front end is served. */
+static void test_vhost_garbage_then_served(void **state)
+{
+	struct fx *f = *state;
+	struct dev_vm_cfg c;
+	struct dev_vm *v7;
+	uint8_t junk[12], msg[12], reply[64];
+	char err[256];
+	int fd;
+
+	vm_cfg(f, &c, 7, "", 0);
+	assert_int_equal(dev_add_vm(f->d, &c, &v7, err, sizeof(err)), 0);
+	fd = vu_client(c.socket);
+	memset(junk, 0xff, sizeof(junk)); /* request ~0, size 4 GiB */
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	spin(f);
+	assert_true(closed_by_device(fd));
+	close(fd);
+	assert_non_null(strstr(f->log, "vm 7: QEMU disconnected"));
+	/* VHOST_USER_GET_FEATURES (1), version 1, no payload: answered. */
+	fd = vu_client(c.socket);
+	wire_st32(msg, 1);
+	wire_st32(msg + 4, 1);
+	wire_st32(msg + 8, 0);
+	assert_int_equal(write(fd, msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	spin(f);
+	assert_int_equal(read_to(fd, reply, sizeof(reply), 1000), 20);
+	assert_int_equal(wire_le32(reply), 1);
+	assert_int_equal(wire_le32(reply + 8), 8);
+	/* VIRTIO_F_VERSION_1 and VIRTIO_VSOCK_F_SEQPACKET offered. */
+	assert_true(wire_le64(reply + 12) & (1ull << 32));
+	assert_true(wire_le64(reply + 12) & (1ull << 1));
+	close(fd);
+	spin(f);
+	/* VM 4 on its fake rings never noticed. */
+	send_op(f, 1300, 4059, WIRE_OP_REQUEST, 0, NULL, 0);
+	expect_op(f, WIRE_OP_RST, 4059, 1300);
+}
+
 /* ------------------------------------------------------------ config */
 
 static void test_cfg_vm_spec(void **state)
@@ -834,6 +887,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_h2g_before_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_reset_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_siblings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vhost_garbage_then_served, setup, teardown),
 		cmocka_unit_test(test_cfg_vm_spec),
 		cmocka_unit_test(test_cfg_yaml),
 	};
