@@ -150,7 +150,15 @@ static void pair_pump(struct relay_pair *p, int fi, uint32_t ev)
 	int more = 0;
 
 	for (int i = 0; i < 2; i++) {
-		int rc = dir_woken(&p->dir[i], fi, ev) ? relay_dir_run(p, i, &op, &side) : 0;
+		struct relay_dir *d = &p->dir[i];
+		bool src_ev = fi >= 0 && d->src == fi && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+		bool clean = src_ev && !(ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+		int rc;
+
+		/* A new edge on the source (or no event to tell): read again. */
+		if (fi < 0 || src_ev)
+			d->drained = false;
+		rc = dir_woken(d, fi, ev) ? relay_dir_run(p, i, clean, &op, &side) : 0;
 		if (rc < 0) {
 			pair_end(p, -rc, op, side);
 			return;

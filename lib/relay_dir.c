@@ -123,6 +123,16 @@ static int dir_buffer(struct relay *r, struct relay_dir *d)
 	return 0;
 }
 
+/* Idle: give the buffer back until data comes. */
+static void dir_unbuffer(struct relay *r, struct relay_dir *d)
+{
+	if (d->buf == NULL || d->len > 0)
+		return;
+	free(d->buf);
+	d->buf = NULL;
+	r->nbufs--;
+}
+
 /* splice() with EINTR retried: bytes moved, 0 at EOF, or -errno. */
 static ssize_t splice_once(int in, int out, size_t len)
 {
@@ -158,7 +168,9 @@ static int dir_pipe(struct relay_dir *d)
 
 /* The splice path of dir_run(): the pipe is filled only when empty and
  * drained completely, like the buffer.  Returns as dir_run() does; 2 asks
- * for the buffer path (the source cannot splice, nothing was moved yet). */
+ * for the buffer path (the source cannot splice, nothing was moved yet),
+ * 3 says EOF with the pipe empty, 4 asks for the buffer path because the
+ * chunks are small. */
 static int dir_splice(struct relay_pair *p, struct relay_dir *d, const char **op, char *side,
 		      char src_side, char dst_side)
 {
@@ -182,6 +194,8 @@ static int dir_splice(struct relay_pair *p, struct relay_dir *d, const char **op
 		}
 		if (d->eof)
 			return 3; /* finish as the buffer path does */
+		if (d->small)
+			return 4;
 		if (dir_pipe(d) < 0)
 			return 2;
 		n = splice_once(p->fds[d->src].fd, d->pipe[1], d->pcap);
@@ -196,6 +210,10 @@ static int dir_splice(struct relay_pair *p, struct relay_dir *d, const char **op
 		}
 		if (n == 0)
 			d->eof = true;
+		/* Request/response sized: two splices and a pipe per chunk cost
+		 * more than a recv and a send. */
+		if (n > 0 && n < RELAY_SMALL)
+			d->small = true;
 		d->plen = (size_t)n;
 	}
 	return 1;
@@ -203,12 +221,13 @@ static int dir_splice(struct relay_pair *p, struct relay_dir *d, const char **op
 
 /* Move data in direction DI until it blocks or ends (0), uses its turn
  * (1), or fails (-errno, with *OP and *SIDE naming the failed call). */
-int relay_dir_run(struct relay_pair *p, int di, const char **op, char *side)
+int relay_dir_run(struct relay_pair *p, int di, bool clean, const char **op, char *side)
 {
 	struct relay_dir *d = &p->dir[di];
 	char src_side = di == 0 ? 'a' : 'b', dst_side = di == 0 ? 'b' : 'a';
 
-	if (d->splice) {
+	/* Bytes still in the buffer go first (back from small chunks). */
+	if (d->splice && d->len == 0) {
 		int rc = dir_splice(p, d, op, side, src_side, dst_side);
 
 		if (rc < 2)
@@ -218,7 +237,8 @@ int relay_dir_run(struct relay_pair *p, int di, const char **op, char *side)
 			d->splice = false;
 			relay_dir_release(p->r, d);
 		}
-		/* rc 3: at EOF with the pipe empty; the loop below finishes. */
+		/* rc 3: at EOF with the pipe empty; the loop below finishes.
+		 * rc 4: small chunks, the loop below moves them. */
 	}
 	for (int turn = 0; turn < RELAY_TURN_CHUNKS; turn++) {
 		ssize_t n;
@@ -250,6 +270,8 @@ int relay_dir_run(struct relay_pair *p, int di, const char **op, char *side)
 			d->bytes += (uint64_t)n;
 		}
 		d->off = 0;
+		if (d->splice && !d->small && !d->eof)
+			return 1; /* big chunks again: splice from the next round */
 		if (d->eof) {
 			rc = dir_finish(p, d);
 			if (rc < 0) {
@@ -259,6 +281,10 @@ int relay_dir_run(struct relay_pair *p, int di, const char **op, char *side)
 			}
 			return 0;
 		}
+		if (d->drained) {
+			dir_unbuffer(p->r, d);
+			return 0;
+		}
 		if (dir_buffer(p->r, d) < 0) {
 			*op = "read";
 			*side = src_side;
@@ -266,12 +292,17 @@ int relay_dir_run(struct relay_pair *p, int di, const char **op, char *side)
 		}
 		n = src_read(&p->fds[d->src], d);
 		if (n == -EAGAIN) {
-			/* Idle: give the buffer back until data comes. */
-			free(d->buf);
-			d->buf = NULL;
-			p->r->nbufs--;
+			dir_unbuffer(p->r, d);
 			return 0;
 		}
+		/* A stream socket's recv() returns all it holds up to the size
+		 * asked: a short one means it was empty then, and anything later
+		 * brings a new edge (unless a hang-up is pending: then read on). */
+		if (n > 0 && (size_t)n < d->cap && clean && p->fds[d->src].sock &&
+		    !p->fds[d->src].seqpacket)
+			d->drained = true;
+		if (d->small && n >= RELAY_BIG)
+			d->small = false;
 		if (n < 0) {
 			*op = "read";
 			*side = src_side;

@@ -14,6 +14,11 @@
 #define RELAY_TURN_CHUNKS 16
 /* Splice pipe capacity asked for (pages are only used while data is in it). */
 #define RELAY_PIPE_SIZE (256 * 1024)
+/* Between stream sockets: chunks under SMALL move by recv()/send() (one
+ * call each way, the source's emptiness known from a short read), chunks
+ * of BIG or more by splice() again. */
+#define RELAY_SMALL 2048
+#define RELAY_BIG   8192
 
 #define ROLE_RD 1u
 #define ROLE_WR 2u
@@ -53,6 +58,8 @@ struct relay_dir {
 	size_t pcap;    /* bytes one splice into the pipe asks for */
 	size_t plen;    /* bytes in the pipe */
 	bool splice;    /* both ends are stream sockets: try splice() */
+	bool small;     /* ... but chunks are small: recv()/send() cost less */
+	bool drained;   /* the last read emptied the source: none before its next edge */
 	bool eof;       /* the source ended */
 	bool done;      /* ... and that was passed on */
 	uint64_t bytes;
@@ -90,7 +97,9 @@ void relay_fd_close(struct relay *r, struct relay_fd *f);
 /* Free D's buffer and close its pipe. */
 void relay_dir_release(struct relay *r, struct relay_dir *d);
 /* Move data in direction DI until it blocks or ends (0), uses its turn
- * (1), or fails (-errno, with *OP and *SIDE naming the failed call). */
-int relay_dir_run(struct relay_pair *p, int di, const char **op, char *side);
+ * (1), or fails (-errno, with *OP and *SIDE naming the failed call).
+ * CLEAN: this run comes from a read event on the source that carries no
+ * hang-up or error (then a short read may stand for EAGAIN). */
+int relay_dir_run(struct relay_pair *p, int di, bool clean, const char **op, char *side);
 
 #endif

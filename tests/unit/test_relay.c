@@ -1,9 +1,7 @@
 /* relay engine: pairs of socketpairs/pipes/files relayed in a thread while
  * the test drives checksummed data through the outer ends. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -17,86 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "helper_stream.h"
-#include "relay.h"
-
-#define MAXDONE 512
-
-/* What the relay reported, read by the test after the thread joined. */
-struct events {
-	int nnew, ndone;
-	struct relay_info done[MAXDONE];
-};
-
-static void on_event(void *ctx, enum relay_event ev, const struct relay_info *info)
-{
-	struct events *e = ctx;
-
-	if (ev == RELAY_NEW)
-		e->nnew++;
-	else if (e->ndone < MAXDONE)
-		e->done[e->ndone++] = *info;
-	else
-		e->ndone++;
-}
-
-struct runner {
-	pthread_t th;
-	struct relay *r;
-	struct events ev;
-	int timeout_ms;
-	int rc;
-};
-
-static void *run_thread(void *arg)
-{
-	struct runner *rn = arg;
-
-	rn->rc = relay_run(rn->r, rn->timeout_ms);
-	return NULL;
-}
-
-static void runner_init(struct runner *rn)
-{
-	memset(rn, 0, sizeof(*rn));
-	assert_int_equal(relay_new(&rn->r, on_event, &rn->ev), 0);
-	rn->timeout_ms = 60000;
-}
-
-static void runner_start(struct runner *rn)
-{
-	assert_int_equal(pthread_create(&rn->th, NULL, run_thread, rn), 0);
-}
-
-/* Join the relay thread; relay_run() returns once every pair ended. */
-static void runner_finish(struct runner *rn)
-{
-	assert_int_equal(pthread_join(rn->th, NULL), 0);
-	assert_int_equal(rn->rc, 0);
-	relay_free(rn->r);
-	rn->r = NULL;
-}
-
-static struct relay_end sock_end(int fd)
-{
-	return (struct relay_end){ .rd = fd, .wr = fd };
-}
-
-/* Two socketpairs X and Y; the relay gets X[1] and Y[0], the test keeps
- * X[0] (side A's peer) and Y[1] (side B's peer). */
-static void two_pairs(int type, int x[2], int y[2])
-{
-	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, x), 0);
-	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, y), 0);
-}
-
-static void check_flow(const struct hs_flow *f)
-{
-	assert_int_equal(f->err, 0);
-	assert_true(f->wdone);
-	assert_true(f->rdone);
-	assert_int_equal(f->sent, f->total);
-}
+#include "helper_relay.h"
 
 /* Drive SIZE bytes each way through one pair and check both checksums. */
 static void both_ways(size_t size)
@@ -704,133 +623,6 @@ static void test_pump(void **state)
 	close(y[1]);
 }
 
-/* A connected TCP pair on loopback: FD[0] the connecting end. */
-static void tcp_pair(int fd[2])
-{
-	struct sockaddr_in in = { .sin_family = AF_INET };
-	socklen_t len = sizeof(in);
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(lfd >= 0);
-	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&in, sizeof(in)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&in, &len), 0);
-	fd[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd[0] >= 0);
-	assert_int_equal(connect(fd[0], (struct sockaddr *)&in, sizeof(in)), 0);
-	fd[1] = accept(lfd, NULL, NULL);
-	assert_true(fd[1] >= 0);
-	close(lfd);
-}
-
-/* Stream sockets both sides (Unix -> TCP, the proxy's case): 64+ MiB each
- * way by splice(), equal checksums, and the shorter direction's EOF
- * (half-close) passed on while the other still flows. */
-static void test_splice_64mib(void **state)
-{
-	enum { SIZE = 64 * 1024 * 1024 + 12345 };
-	struct runner rn;
-	struct hs_flow fl[2];
-	struct relay_end a, b;
-	int x[2], y[2];
-
-	runner_init(&rn);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x), 0);
-	tcp_pair(y);
-	a = sock_end(x[1]);
-	b = sock_end(y[0]);
-	assert_true(relay_add(rn.r, &a, &b, NULL) >= 0);
-	runner_start(&rn);
-	hs_flow_init(&fl[0], x[0], y[1], SIZE, 91);
-	hs_flow_init(&fl[1], y[1], x[0], SIZE / 3, 92);
-	assert_int_equal(hs_drive(fl, 2, 120000), 0);
-	runner_finish(&rn);
-	for (int i = 0; i < 2; i++) {
-		check_flow(&fl[i]);
-		assert_int_equal(fl[i].got, fl[i].total);
-		assert_int_equal(fl[i].crc_got, fl[i].crc_sent);
-	}
-	assert_int_equal(rn.ev.ndone, 1);
-	assert_int_equal(rn.ev.done[0].err, 0);
-	assert_int_equal(rn.ev.done[0].a_to_b, SIZE);
-	assert_int_equal(rn.ev.done[0].b_to_a, SIZE / 3);
-	/* Every byte went through the pipes, none through a buffer. */
-	assert_int_equal(rn.ev.done[0].spliced, SIZE + SIZE / 3);
-	close(x[0]);
-	close(y[1]);
-}
-
-/* SEQPACKET never splices (a pipe would merge messages). */
-static void test_no_splice_seqpacket(void **state)
-{
-	struct runner rn;
-	struct relay_end a, b;
-	char buf[16];
-	int x[2], y[2];
-
-	runner_init(&rn);
-	two_pairs(SOCK_SEQPACKET, x, y);
-	a = sock_end(x[1]);
-	b = sock_end(y[0]);
-	assert_true(relay_add(rn.r, &a, &b, NULL) >= 0);
-	runner_start(&rn);
-	assert_int_equal(send(x[0], "ab", 2, 0), 2);
-	assert_int_equal(send(x[0], "cde", 3, 0), 3);
-	shutdown(x[0], SHUT_WR);
-	shutdown(y[1], SHUT_WR);
-	assert_true(hs_wait_readable(y[1], 5000));
-	assert_int_equal(recv(y[1], buf, sizeof(buf), 0), 2);
-	assert_int_equal(recv(y[1], buf, sizeof(buf), 0), 3);
-	runner_finish(&rn);
-	assert_int_equal(rn.ev.done[0].a_to_b, 5);
-	assert_int_equal(rn.ev.done[0].spliced, 0);
-	close(x[0]);
-	close(y[1]);
-}
-
-/* Idle pairs hold no user-space buffer; a buffered pair (pipes, which do
- * not splice here) holds one only while data moves. */
-static void test_lazy_buffers(void **state)
-{
-	enum { N = 100 };
-	struct relay *r;
-	struct relay_end a, b;
-	int x[N][2], y[N][2], in[2], out[2], s[2];
-	char buf[8];
-
-	assert_int_equal(relay_new(&r, NULL, NULL), 0);
-	for (int i = 0; i < N; i++) {
-		two_pairs(SOCK_STREAM, x[i], y[i]);
-		a = sock_end(x[i][1]);
-		b = sock_end(y[i][0]);
-		assert_true(relay_add(r, &a, &b, NULL) >= 0);
-	}
-	assert_int_equal(pipe(in), 0);
-	assert_int_equal(pipe(out), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
-	a = (struct relay_end){ .rd = in[0], .wr = out[1] };
-	b = sock_end(s[1]);
-	assert_true(relay_add(r, &a, &b, NULL) >= 0);
-	assert_int_equal(relay_run(r, 200), -ETIMEDOUT);
-	assert_int_equal(relay_count(r), N + 1);
-	assert_int_equal(relay_buffers(r), 0);
-	/* Data through the pipe side arrives; afterwards the buffer is gone. */
-	assert_int_equal(write(in[1], "pipe", 4), 4);
-	assert_int_equal(relay_run(r, 200), -ETIMEDOUT);
-	assert_int_equal(read(s[0], buf, sizeof(buf)), 4);
-	assert_memory_equal(buf, "pipe", 4);
-	assert_int_equal(relay_buffers(r), 0);
-	relay_free(r);
-	for (int i = 0; i < N; i++) {
-		close(x[i][0]);
-		close(y[i][1]);
-	}
-	close(in[1]);
-	close(out[0]);
-	close(s[0]);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -851,9 +643,6 @@ int main(void)
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_watch_stop_timeout),
 		cmocka_unit_test(test_pump),
-		cmocka_unit_test(test_splice_64mib),
-		cmocka_unit_test(test_no_splice_seqpacket),
-		cmocka_unit_test(test_lazy_buffers),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
