@@ -346,6 +346,21 @@ static int pump_stream(struct dev_conn *c, uint32_t credit)
 	return 1;
 }
 
+/* A host message that the guest's rx buffers cannot hold at once: give the
+ * K chains back and reset the connection (never cut a message). */
+static int seq_too_big(struct dev_conn *c, ssize_t m, unsigned k)
+{
+	struct dev_vm *vm = c->vm;
+
+	dev_logf(vm->dev, 0, "vm %u: %u:%u <-> host port %u: host message of %zd bytes does not fit %u rx buffers, RST",
+		 vm->cfg.cid, vm->cfg.cid, c->gport, c->hport, m, k);
+	while (k-- > 0)
+		vq_unpop(vm->q[DEV_QRX]);
+	dev_conn_ctl(c, WIRE_OP_RST, 0);
+	dev_conn_free(c);
+	return -1;
+}
+
 /* SEQPACKET: one Unix message becomes one or more RW packets, the last with
  * EOM; enough rx chains are taken first so that one recvmsg lands the whole
  * message in guest memory. */
@@ -398,7 +413,7 @@ static int pump_seq(struct dev_conn *c, uint32_t credit)
 		size_t sliced = 0;
 
 		if (k == DEV_SCRATCH_ELEMS)
-			goto too_big;
+			return seq_too_big(c, m, k);
 		if (rx_pop(vm, e) != 1)
 			goto starved;
 		k++;
@@ -414,7 +429,7 @@ static int pump_seq(struct dev_conn *c, uint32_t credit)
 		for (unsigned j = 0; j < got; j++)
 			sliced += d->siov[niov + j].iov_len;
 		if (sliced != cap)
-			goto too_big; /* more segments than one recvmsg takes */
+			return seq_too_big(c, m, k); /* more segments than one recvmsg takes */
 		niov += got;
 		room += cap;
 	}
@@ -440,7 +455,7 @@ static int pump_seq(struct dev_conn *c, uint32_t credit)
 	}
 	if (mh.msg_flags & MSG_TRUNC) {
 		/* Cannot happen (room >= peeked size), but never cut silently. */
-		goto too_big;
+		return seq_too_big(c, m, k);
 	}
 	c->fwd_adv = c->fwd_cnt;
 	for (unsigned i = 0, left = (unsigned)r; i < k; i++) {
@@ -479,15 +494,6 @@ starved:
 		vq_unpop(vm->q[DEV_QRX]);
 	dev_rx_wait(c);
 	return 0;
-
-too_big:
-	dev_logf(d, 0, "vm %u: %u:%u <-> host port %u: host message of %zd bytes does not fit %u rx buffers, RST",
-		 vm->cfg.cid, vm->cfg.cid, c->gport, c->hport, m, k);
-	while (k-- > 0)
-		vq_unpop(vm->q[DEV_QRX]);
-	dev_conn_ctl(c, WIRE_OP_RST, 0);
-	dev_conn_free(c);
-	return -1;
 }
 
 void dev_conn_pump(struct dev_conn *c)
