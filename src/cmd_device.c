@@ -197,6 +197,11 @@ int cmd_device(int argc, char **argv)
 		fprintf(stderr, "vsk device: vm %u: vhost-user on %s, host side %s%s%s\n", cfg[i].cid,
 			cfg[i].socket, cfg[i].uds, cfg[i].groups[0] ? ", groups " : "", cfg[i].groups);
 	}
+	/* Under systemd (Type=notify): started once every socket listens. */
+	snprintf(ebuf, sizeof(ebuf), "READY=1\nSTATUS=serving %d VM%s", ncfg, ncfg == 1 ? "" : "s");
+	rc = vsk_sd_notify(ebuf);
+	if (rc < 0)
+		fprintf(stderr, "vsk device: sd_notify: %s\n", strerror(-rc));
 	while (!want_stop) {
 		if (want_stats) {
 			want_stats = 0;
@@ -210,6 +215,7 @@ int cmd_device(int argc, char **argv)
 			err(1, "epoll_wait");
 		}
 	}
+	vsk_sd_notify("STOPPING=1");
 	print_stats(d);
 	dev_destroy(d);
 	return 0;
