@@ -10,6 +10,7 @@
  * loop (each chunk is checked at once), so a connection costs a few
  * hundred bytes however many there are.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -150,11 +151,22 @@ unsigned char *bench_pattern_new(void)
  * position POS: cheap, and the same however the stream was cut. */
 static uint64_t sum64(uint64_t pos, const unsigned char *b, size_t n)
 {
-	uint64_t s = 0;
+	uint64_t s = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 	size_t i = 0;
 
 	for (; i < n && (pos + i) % 8 != 0; i++)
 		s += (uint64_t)b[i] << (8 * ((pos + i) % 8));
+	/* Four sums of whole words: the compiler turns this into vector adds
+	 * (a byte-wise load ran at 3 GB/s, this at memory speed). */
+	for (; i + 32 <= n; i += 32) {
+		uint64_t w[4];
+		memcpy(w, b + i, sizeof(w));
+		s0 += le64toh(w[0]);
+		s1 += le64toh(w[1]);
+		s2 += le64toh(w[2]);
+		s3 += le64toh(w[3]);
+	}
+	s += s0 + s1 + s2 + s3;
 	for (; i + 8 <= n; i += 8)
 		s += get64(b + i);
 	for (; i < n; i++)
