@@ -211,9 +211,12 @@ static int dir_splice(struct relay_pair *p, struct relay_dir *d, const char **op
 		if (n == 0)
 			d->eof = true;
 		/* Request/response sized: two splices and a pipe per chunk cost
-		 * more than a recv and a send. */
-		if (n > 0 && n < RELAY_SMALL)
+		 * more than a recv and a send.  The buffer is small (none is
+		 * allocated now: the splice path never holds one). */
+		if (n > 0 && n < RELAY_SMALL && d->buf == NULL) {
 			d->small = true;
+			d->cap = RELAY_SMALL_BUF;
+		}
 		d->plen = (size_t)n;
 	}
 	return 1;
@@ -270,8 +273,13 @@ int relay_dir_run(struct relay_pair *p, int di, bool clean, const char **op, cha
 			d->bytes += (uint64_t)n;
 		}
 		d->off = 0;
-		if (d->splice && !d->small && !d->eof)
-			return 1; /* big chunks again: splice from the next round */
+		if (d->to_splice && !d->eof) {
+			/* Big chunks again: splice from the next round. */
+			d->to_splice = d->small = false;
+			dir_unbuffer(p->r, d);
+			d->cap = RELAY_BUF_STREAM;
+			return 1;
+		}
 		if (d->eof) {
 			rc = dir_finish(p, d);
 			if (rc < 0) {
@@ -301,8 +309,8 @@ int relay_dir_run(struct relay_pair *p, int di, bool clean, const char **op, cha
 		if (n > 0 && (size_t)n < d->cap && clean && p->fds[d->src].sock &&
 		    !p->fds[d->src].seqpacket)
 			d->drained = true;
-		if (d->small && n >= RELAY_BIG)
-			d->small = false;
+		if (d->small && (size_t)n == d->cap)
+			d->to_splice = true;
 		if (n < 0) {
 			*op = "read";
 			*side = src_side;

@@ -14,11 +14,12 @@
 #define RELAY_TURN_CHUNKS 16
 /* Splice pipe capacity asked for (pages are only used while data is in it). */
 #define RELAY_PIPE_SIZE (256 * 1024)
-/* Between stream sockets: chunks under SMALL move by recv()/send() (one
- * call each way, the source's emptiness known from a short read), chunks
- * of BIG or more by splice() again. */
-#define RELAY_SMALL 2048
-#define RELAY_BIG   8192
+/* Between stream sockets: after a splice of under SMALL bytes the chunks
+ * move by recv()/send() through a SMALL_BUF buffer (one call each way, the
+ * source's emptiness known from a short read); a read that fills it goes
+ * back to splice(). */
+#define RELAY_SMALL     2048
+#define RELAY_SMALL_BUF 4096
 
 #define ROLE_RD 1u
 #define ROLE_WR 2u
@@ -59,6 +60,7 @@ struct relay_dir {
 	size_t plen;    /* bytes in the pipe */
 	bool splice;    /* both ends are stream sockets: try splice() */
 	bool small;     /* ... but chunks are small: recv()/send() cost less */
+	bool to_splice; /* ... no longer: splice once the buffer is empty */
 	bool drained;   /* the last read emptied the source: none before its next edge */
 	bool eof;       /* the source ended */
 	bool done;      /* ... and that was passed on */
