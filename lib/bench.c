@@ -505,6 +505,10 @@ static int step_rr_client(struct bench_eng *e, struct bconn *c, uint64_t now)
 			if (n < 0)
 				return fail_errno(c, (int)-n, "send");
 			c->txq -= (uint32_t)n;
+			/* The answer cannot be there yet: wait for it (the epoll
+			 * set is level-triggered) instead of a recv that fails. */
+			if (c->txq == 0)
+				return 0;
 			continue;
 		}
 		n = conn_recv(e, c, c->seq ? BENCH_MSG_MAX : c->want);
@@ -544,6 +548,8 @@ static int step_rr_server(struct bench_eng *e, struct bconn *c)
 			if (n < 0)
 				return fail_errno(c, (int)-n, "send");
 			c->echo -= (size_t)n;
+			if (c->echo == 0)
+				return 0; /* the next request comes after this answer */
 			continue;
 		}
 		n = conn_recv(e, c, c->seq ? BENCH_MSG_MAX : c->msg_len);
