@@ -110,7 +110,7 @@ check: deps
 
 demo: deps
 	$(MAKE) all
-	@tests/lab/demo
+	@tests/lab/device_demo
 
 # bench: every script in bench/ (figures and ratios; see bench/README.md).
 bench: all
