@@ -16,9 +16,11 @@
  * RELAY_BUF_MESSAGE resets the pair (EMSGSIZE); an empty one reads as EOF.
  *
  * Between two stream sockets each direction moves its data with splice()
- * through a pipe of its own (no copy through user space); elsewhere, or
- * when the source cannot splice, through a buffer.  Pipes and buffers are
- * made on first use and buffers freed while idle, so idle pairs are cheap.
+ * through a pipe of its own (no copy through user space), and small chunks
+ * (requests and responses) by recv()/send() through a 4 KiB buffer, one
+ * call each way; elsewhere, or when the source cannot splice, through a
+ * buffer.  Pipes and buffers are made on first use and buffers freed while
+ * idle, so idle pairs are cheap.
  *
  * The relay owns the fds it is given and closes each once.  Non-socket fds,
  * and sockets that splice, are switched to O_NONBLOCK and given back their

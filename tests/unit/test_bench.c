@@ -4,6 +4,8 @@
  * data fails the test on the side that checks it.  No AF_VSOCK here. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,11 +18,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "bench.h"
+#include "relay.h"
 #include "vsk.h"
 
 #define MAXINFO 256
@@ -515,6 +519,170 @@ static void test_latency_quantiles(void **state)
 	free(l);
 }
 
+/* hybrid: the client side of the Firecracker protocol, against a fake
+ * device that answers the CONNECT line and relays to the server. */
+struct fakedev {
+	int lfd;
+	struct srv *sv;
+	uint32_t port;
+	int rc;
+};
+
+static void *fakedev_thread(void *arg)
+{
+	struct fakedev *fd = arg;
+	struct relay_end a, b;
+	int c, t;
+
+	fd->rc = -1;
+	c = accept(fd->lfd, NULL, NULL);
+	if (c < 0 || vsk_hybrid_accept(c, &fd->port, 5000) < 0)
+		return NULL;
+	t = plain_connect(fd->sv);
+	if (t < 0 || vsk_hybrid_reply(c, 1234) < 0)
+		return NULL;
+	a = (struct relay_end){ .rd = c, .wr = c };
+	b = (struct relay_end){ .rd = t, .wr = t };
+	fd->rc = relay_pump(&a, &b, NULL);
+	return NULL;
+}
+
+static int hybrid_cb(void *ctx, const char **op)
+{
+	return vsk_connect(ctx, NULL, op);
+}
+
+static void test_hybrid_client(void **state)
+{
+	struct srv sv;
+	struct fakedev dev;
+	struct vsk_addr ha;
+	struct bench_params bp = params(BENCH_T_UP, 65536, 1);
+	struct bench_result res;
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	char text[160];
+	pthread_t th;
+
+	srv_start(&sv, "unix");
+	memset(&dev, 0, sizeof(dev));
+	dev.sv = &sv;
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s/dev.sock", sockdir);
+	dev.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(dev.lfd >= 0);
+	assert_int_equal(bind(dev.lfd, (struct sockaddr *)&un, sizeof(un)), 0);
+	assert_int_equal(listen(dev.lfd, 4), 0);
+	assert_int_equal(pthread_create(&th, NULL, fakedev_thread, &dev), 0);
+	snprintf(text, sizeof(text), "hybrid:%s:5201", un.sun_path);
+	assert_int_equal(vsk_addr_parse(text, &ha, NULL, 0), 0);
+	bp.bytes = 8u * 1024 * 1024;
+	if (bench_client(&bp, hybrid_cb, &ha, NULL, NULL, &res) != 0)
+		fail_msg("hybrid: %s", res.msg);
+	assert_int_equal(res.bytes_up, bp.bytes);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(dev.port, 5201);
+	assert_int_equal(dev.rc, 0);
+	srv_stop(&sv, 1);
+	srv_all_ok(&sv);
+	close(dev.lfd);
+	bench_result_free(&res);
+}
+
+/* ------------------------------------------------------------ the CLI */
+
+static char vsk_bin[PATH_MAX];
+
+static bool find_vsk(void)
+{
+	const char *env = getenv("VSK_BIN");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(vsk_bin, sizeof(vsk_bin), "%s", env);
+		return access(vsk_bin, X_OK) == 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *slash;
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			int k = snprintf(vsk_bin, sizeof(vsk_bin), "%s/../../vsk", self);
+			if (k > 0 && (size_t)k < sizeof(vsk_bin) && access(vsk_bin, X_OK) == 0)
+				return true;
+		}
+	}
+	snprintf(vsk_bin, sizeof(vsk_bin), "./vsk");
+	return access(vsk_bin, X_OK) == 0;
+}
+
+/* Run "vsk bench ARGS" (a shell line, bounded by timeout(1)); its stdout
+ * and stderr into OUT; returns the exit status. */
+static int run_bench(const char *args, char *out, size_t len)
+{
+	char cmd[PATH_MAX + 512];
+	FILE *f;
+	size_t n;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "timeout 60 '%s' bench %s 2>&1", vsk_bin, args);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void test_cli(void **state)
+{
+	char out[4096], args[512], path[160];
+	pid_t srv;
+
+	if (!find_vsk()) {
+		print_message("skipped: no vsk binary (%s); run make, or set VSK_BIN\n", vsk_bin);
+		skip();
+	}
+	/* Usage mistakes: exit 2 and say what is wrong. */
+	assert_int_equal(run_bench("--rr -n 5 unix:/x", out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "-n is for throughput tests"));
+	assert_int_equal(run_bench("-s -R unix:/x", out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "-s takes no test options"));
+	assert_int_equal(run_bench("-R --crr unix:/x", out, sizeof(out)), 2);
+	assert_int_equal(run_bench("-l 2M unix:/x", out, sizeof(out)), 2);
+	assert_int_equal(run_bench("", out, sizeof(out)), 2);
+	assert_int_equal(run_bench("--help", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "usage: vsk bench"));
+	/* Nobody listens: exit 1, the explained connect error. */
+	snprintf(args, sizeof(args), "unix:%s/none", sockdir);
+	assert_int_equal(run_bench(args, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "connect"));
+	/* A server and a client: JSON with every byte verified. */
+	snprintf(path, sizeof(path), "%s/cli.sock", sockdir);
+	srv = fork();
+	assert_true(srv >= 0);
+	if (srv == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 1);
+		dup2(null, 2);
+		snprintf(args, sizeof(args), "unix:%s", path);
+		execl(vsk_bin, "vsk", "bench", "-s", args, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(path, F_OK) != 0; i++)
+		usleep(10000);
+	snprintf(args, sizeof(args), "-n 3M -P 2 --json unix:%s", path);
+	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"bytes_up\": 6291456,"));
+	assert_non_null(strstr(out, "\"verified\": true, \"error\": null}"));
+	snprintf(args, sizeof(args), "--rr -c 100 unix:%s", path);
+	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "rr: 100 round trips of 64 bytes"));
+	kill(srv, SIGTERM);
+	waitpid(srv, NULL, 0);
+}
+
 static int setup(void **state)
 {
 	return mkdtemp(sockdir) != NULL ? 0 : -1;
@@ -546,6 +714,8 @@ int main(void)
 		cmocka_unit_test(test_loss_up),
 		cmocka_unit_test(test_bad_header),
 		cmocka_unit_test(test_connect_fails),
+		cmocka_unit_test(test_hybrid_client),
+		cmocka_unit_test(test_cli),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
