@@ -112,6 +112,11 @@ demo: deps
 	$(MAKE) all
 	@tests/lab/device_demo
 
+# The seed's receiver and sender over vsock loopback inside one guest.
+demo-loopback: deps
+	$(MAKE) all
+	@tests/lab/demo
+
 # bench: every script in bench/ (figures and ratios; see bench/README.md).
 bench: all
 	@bench/run
@@ -133,5 +138,5 @@ install: all
 clean:
 	rm -rf $(B) build-asan vsk libvsk.a libvsk.so libvsk.so.$(SOVERSION) vsk.pc
 
-.PHONY: all unit asan deps check demo bench install clean examples check-man
+.PHONY: all unit asan deps check demo demo-loopback bench install clean examples check-man
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
