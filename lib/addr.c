@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "vsk.h"
 
 static const struct {
@@ -42,8 +43,7 @@ static int fail(char *errbuf, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* Strict decimal u32: digits only, no sign, no overflow. */
-static int parse_u32(const char *s, size_t n, uint32_t *out)
+int addr_parse_u32(const char *s, size_t n, uint32_t *out)
 {
 	uint64_t v = 0;
 
@@ -67,7 +67,7 @@ static int parse_cid(const char *s, size_t n, uint32_t *cid)
 			*cid = cid_names[i].cid;
 			return 0;
 		}
-	return parse_u32(s, n, cid);
+	return addr_parse_u32(s, n, cid);
 }
 
 static int parse_port(const char *s, size_t n, uint32_t *port, bool allow_any)
@@ -76,7 +76,7 @@ static int parse_port(const char *s, size_t n, uint32_t *port, bool allow_any)
 		*port = VSK_PORT_ANY;
 		return 0;
 	}
-	return parse_u32(s, n, port);
+	return addr_parse_u32(s, n, port);
 }
 
 static int parse_vsock(const char *text, const char *rest, struct vsk_addr *a, char *errbuf,
@@ -122,7 +122,7 @@ static int parse_hybrid(const char *text, const char *rest, struct vsk_addr *a, 
 
 	if (colon == NULL)
 		return fail(errbuf, errlen, "invalid address '%s': expected hybrid:PATH:PORT", text);
-	if (parse_u32(colon + 1, strlen(colon + 1), &a->port) < 0)
+	if (addr_parse_u32(colon + 1, strlen(colon + 1), &a->port) < 0)
 		return fail(errbuf, errlen,
 			    "invalid port in '%s': expected hybrid:PATH:PORT with PORT a number 0..4294967295",
 			    text);
@@ -155,7 +155,7 @@ static int parse_tcp(const char *text, const char *rest, struct vsk_addr *a, cha
 				    "invalid address '%s': write an IPv6 host in brackets, tcp:[::1]:PORT",
 				    text);
 	}
-	if (parse_u32(colon + 1, strlen(colon + 1), &port) < 0 || port > 65535)
+	if (addr_parse_u32(colon + 1, strlen(colon + 1), &port) < 0 || port > 65535)
 		return fail(errbuf, errlen, "invalid port in '%s': expected a number 0..65535", text);
 	if (hlen >= sizeof(a->host))
 		return fail(errbuf, errlen, "invalid address '%s': host name too long", text);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "vsk.h"
 
 static int64_t now_ms(void)
@@ -106,24 +107,14 @@ static int read_line(int fd, char *line, int timeout_ms)
 static int parse_word_port(const char *line, size_t len, const char *word, uint32_t *port)
 {
 	size_t wl = strlen(word);
-	uint64_t v = 0;
-	size_t i;
 
 	if (len > 0 && line[len - 1] == '\n')
 		len--;
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	if (len <= wl + 1 || len - wl - 1 > 10 || memcmp(line, word, wl) != 0 || line[wl] != ' ')
+	if (len <= wl + 1 || memcmp(line, word, wl) != 0 || line[wl] != ' ')
 		return -EINVAL;
-	for (i = wl + 1; i < len; i++) {
-		if (line[i] < '0' || line[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(line[i] - '0');
-	}
-	if (v > UINT32_MAX)
-		return -EINVAL;
-	*port = (uint32_t)v;
-	return 0;
+	return addr_parse_u32(line + wl + 1, len - wl - 1, port);
 }
 
 int vsk_hybrid_parse_connect(const char *line, size_t len, uint32_t *port)
