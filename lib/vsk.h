@@ -2,6 +2,24 @@
  *
  * Conventions: functions return 0 (or a non-negative fd/count) on success
  * and a negative errno value on failure.  Nothing here prints or exits.
+ *
+ * Use: cc prog.c $(pkg-config --cflags --libs vsk); link libvsk.so.1.
+ * Every vsk_* function declared here is exported (and nothing else).
+ * The usual sequence is parse, act, explain on failure:
+ *
+ *     struct vsk_addr a;
+ *     char msg[512];
+ *     const char *op;
+ *     if (vsk_addr_parse("vsock:2:4050", &a, msg, sizeof(msg)) < 0)
+ *             ... msg says what was expected ...
+ *     int fd = vsk_connect(&a, NULL, &op);
+ *     if (fd < 0)
+ *             ... vsk_explain(-fd, op, &a, msg, sizeof(msg)) ...
+ *
+ * examples/host_receiver.c and examples/guest_sender.c are whole programs.
+ * Sections: addresses, explained errors, connect/listen/accept, hybrid
+ * (Firecracker-style) handshake, probing (local CID, transports, check),
+ * systemd (socket activation, readiness).
  */
 #ifndef VSK_H
 #define VSK_H
