@@ -239,7 +239,9 @@ const char *vsk_addr_format(const struct vsk_addr *a, char *buf, size_t len)
 		snprintf(buf, len, "unix:%s", a->path);
 		break;
 	case VSK_ADDR_TCP:
-		if (strchr(a->host, ':') != NULL)
+		/* Brackets also for a host that starts with '[' ("tcp:[[]:1"):
+		 * unbracketed, the parser would take it for an IPv6 literal. */
+		if (strchr(a->host, ':') != NULL || a->host[0] == '[')
 			snprintf(buf, len, "tcp:[%s]:%s", a->host, a->service);
 		else
 			snprintf(buf, len, "tcp:%s:%s", a->host, a->service);

@@ -189,6 +189,28 @@ static void test_sockaddr_format(void **state)
 	assert_string_equal(vsk_sockaddr_format((struct sockaddr *)&un, offsetof(struct sockaddr_un, sun_path) + 6, buf, sizeof(buf)), "unix:@other");
 }
 
+/* Found by tests/fuzz/fuzz_addr.c: a TCP host "[" was formatted as
+ * "tcp:[:1", which does not parse back.  Every parsed address must
+ * format to text that parses to the same address. */
+static void test_format_round_trip(void **state)
+{
+	static const char *const texts[] = { "tcp:[[]:65535", "tcp:[[x]:1", "tcp:a]:2", "tcp:[]:3",
+					     "hybrid:a:b:4", "vsock:-1:any" };
+	struct vsk_addr a, b;
+	char buf[512], msg[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		assert_int_equal(vsk_addr_parse(texts[i], &a, msg, sizeof(msg)), 0);
+		vsk_addr_format(&a, buf, sizeof(buf));
+		assert_int_equal(vsk_addr_parse(buf, &b, msg, sizeof(msg)), 0);
+		assert_memory_equal(&a, &b, sizeof(a));
+	}
+	parse_ok("tcp:[[]:65535", &a);
+	assert_string_equal(a.host, "[");
+	assert_string_equal(vsk_addr_format(&a, buf, sizeof(buf)), "tcp:[[]:65535");
+}
+
 static void test_cid_str(void **state)
 {
 	char buf[16];
@@ -206,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_unix_tcp_stdio),
 		cmocka_unit_test(test_sockaddr_format),
 		cmocka_unit_test(test_cid_str),
+		cmocka_unit_test(test_format_round_trip),
 	};
 	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
 }
