@@ -31,13 +31,20 @@ int fg_init(struct fg *g, size_t memsize)
 	g->mem = aligned_alloc(4096, memsize);
 	if (g->mem == NULL)
 		return -1;
-	memset(g->mem, 0, memsize);
 	g->base = FG_BASE;
 	g->size = memsize;
+	return fg_reset(g);
+}
+
+int fg_reset(struct fg *g)
+{
+	memset(g->mem, 0, g->size);
+	memset(&g->vmem, 0, sizeof(g->vmem));
+	memset(g->q, 0, sizeof(g->q));
 	g->vmem.n = 1;
 	g->vmem.r[0].gpa = g->base;
 	g->vmem.r[0].qva = g->base;
-	g->vmem.r[0].size = memsize;
+	g->vmem.r[0].size = g->size;
 	g->vmem.r[0].host = g->mem;
 	g->heap = g->heap_start = g->base + 3 * FG_QSTRIDE;
 	for (int i = 0; i < 3; i++) {
@@ -129,6 +136,22 @@ void fg_tx_outside(struct fg *g)
 
 	put_desc(g, fq, head, g->base + g->size + 4096, WIRE_VIRTIO_HDR_LEN, 0, 0);
 	avail_push(g, fq, head);
+}
+
+void fg_desc_raw(struct fg *g, unsigned qi, uint16_t idx, uint64_t addr, uint32_t len, uint16_t flags,
+		 uint16_t next)
+{
+	put_desc(g, &g->q[qi % 3], (uint16_t)(idx % FG_NUM), addr, len, flags, next);
+}
+
+void fg_avail_raw(struct fg *g, unsigned qi, uint16_t head)
+{
+	avail_push(g, &g->q[qi % 3], head);
+}
+
+uint64_t fg_gpa(const struct fg *g, uint64_t off)
+{
+	return g->base + off;
 }
 
 unsigned fg_tx_done(struct fg *g)

@@ -33,6 +33,8 @@ struct fg {
 
 int fg_init(struct fg *g, size_t memsize);
 void fg_free(struct fg *g);
+/* A rebooted guest: memory zeroed, fresh rings (the memory block stays). */
+int fg_reset(struct fg *g);
 /* Guest -> device: one packet (header + payload, two descriptors). */
 void fg_tx(struct fg *g, const struct wire_virtio *h, const void *payload, size_t len);
 /* Guest -> device: LEN raw bytes in one descriptor (malformed packets). */
@@ -50,6 +52,14 @@ int fg_rx_take(struct fg *g, struct wire_virtio *h, void *payload, size_t cap, u
 /* Event queue: post one 4-byte buffer; take a used one (1 and its id). */
 void fg_ev_give(struct fg *g);
 int fg_ev_take(struct fg *g, uint32_t *id);
+/* Crafted rings (fuzz harness, isolation tests): write descriptor IDX of
+ * queue QI as given (ADDR may lie anywhere, FLAGS any of NEXT 1, WRITE 2,
+ * INDIRECT 4), and publish HEAD on its avail ring. */
+void fg_desc_raw(struct fg *g, unsigned qi, uint16_t idx, uint64_t addr, uint32_t len, uint16_t flags,
+		 uint16_t next);
+void fg_avail_raw(struct fg *g, unsigned qi, uint16_t head);
+/* Guest physical address of byte OFF of guest memory. */
+uint64_t fg_gpa(const struct fg *g, uint64_t off);
 /* Header helper. */
 void fg_hdr(struct wire_virtio *h, uint64_t src_cid, uint32_t src_port, uint64_t dst_cid,
 	    uint32_t dst_port, uint16_t type, uint16_t op, uint32_t len, uint32_t flags,
