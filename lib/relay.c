@@ -27,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -189,6 +190,24 @@ static int fd_index(struct relay_pair *p, int fd, unsigned role)
 	return p->nfd++;
 }
 
+/* vsock SEQPACKET destination: blocking sends, bounded (see dst_write()).
+ * Reads stay non-blocking by MSG_DONTWAIT. */
+static int seq_blocking_sends(struct relay_fd *f, int saved)
+{
+	struct timeval tv = { .tv_sec = RELAY_SEQ_SEND_TIMEOUT_MS / 1000,
+			      .tv_usec = (RELAY_SEQ_SEND_TIMEOUT_MS % 1000) * 1000 };
+
+	if (setsockopt(f->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	if (saved & O_NONBLOCK) {
+		if (fcntl(f->fd, F_SETFL, saved & ~O_NONBLOCK) < 0)
+			return -errno;
+		f->oflags = saved;
+	}
+	f->vsock_seq = true;
+	return 0;
+}
+
 /* Learn what the fd is, make it non-blocking, put it in the epoll set. */
 static int fd_setup(struct relay *r, struct relay_fd *f, const int *saved)
 {
@@ -202,6 +221,16 @@ static int fd_setup(struct relay *r, struct relay_fd *f, const int *saved)
 	f->sock = S_ISSOCK(st.st_mode);
 	if (f->sock && getsockopt(f->fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0)
 		f->seqpacket = type == SOCK_SEQPACKET;
+	if (f->seqpacket && (f->roles & ROLE_WR)) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(f->fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_VSOCK) {
+			int rc = seq_blocking_sends(f, *saved);
+			if (rc < 0)
+				return rc;
+		}
+	}
 	/* Sockets get MSG_DONTWAIT per call; others need the flag, given back
 	 * at close since it is shared with whoever else holds the file. */
 	if (!f->sock && !S_ISREG(st.st_mode) && !(*saved & O_NONBLOCK)) {

@@ -22,6 +22,11 @@
  * buffer.  Pipes and buffers are made on first use and buffers freed while
  * idle, so idle pairs are cheap.
  *
+ * A vsock SEQPACKET destination is written with blocking sends (at most
+ * 5 s each, then the pair is reset): the kernel's non-blocking send there
+ * can send part of a message and report EAGAIN, and a retry would merge
+ * messages.  While such a peer has no room, the whole relay waits.
+ *
  * The relay owns the fds it is given and closes each once.  Non-socket fds,
  * and sockets that splice, are switched to O_NONBLOCK and given back their
  * flags before close.  Writes to a pipe, and splice() into a socket, can

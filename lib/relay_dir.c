@@ -67,13 +67,20 @@ static ssize_t src_read(const struct relay_fd *f, struct relay_dir *d)
 	}
 }
 
-/* Bytes written (> 0), -EAGAIN, or -errno. */
+/* Bytes written (> 0), -EAGAIN, or -errno.  A non-blocking send on a
+ * vsock SEQPACKET socket short of credit can put part of the message on
+ * the wire without its end mark and still fail with EAGAIN; the retry
+ * would then merge two messages.  Those sockets send blocking instead
+ * (bounded by SO_SNDTIMEO, set in fd_setup()): the relay stalls until the
+ * peer makes room, and a timeout resets the pair. */
 static ssize_t dst_write(const struct relay_fd *f, const char *buf, size_t len)
 {
 	for (;;) {
 		ssize_t n;
 
-		if (f->sock)
+		if (f->vsock_seq)
+			n = send(f->fd, buf, len, MSG_NOSIGNAL);
+		else if (f->sock)
 			n = send(f->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		else
 			n = write(f->fd, buf, len);
@@ -83,7 +90,9 @@ static ssize_t dst_write(const struct relay_fd *f, const char *buf, size_t len)
 			return -EIO; /* write() of len > 0 returning 0: no progress ever */
 		if (errno == EINTR)
 			continue;
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		if (errno == EWOULDBLOCK)
+			return f->vsock_seq ? -ETIMEDOUT : -EAGAIN;
+		return -errno;
 	}
 }
 

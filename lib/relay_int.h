@@ -18,6 +18,8 @@
  * move by recv()/send() through a SMALL_BUF buffer (one call each way, the
  * source's emptiness known from a short read); a read that fills it goes
  * back to splice(). */
+/* Longest stall of the relay on one vsock SEQPACKET send. */
+#define RELAY_SEQ_SEND_TIMEOUT_MS 5000
 #define RELAY_SMALL     2048
 #define RELAY_SMALL_BUF 4096
 
@@ -36,6 +38,7 @@ struct relay_fd {
 	int oflags;     /* file status flags to give back before close, -1: untouched */
 	bool sock;
 	bool seqpacket;
+	bool vsock_seq; /* AF_VSOCK SOCK_SEQPACKET: sends block (see relay_dir.c) */
 	bool polled;    /* in the epoll set (epoll refuses regular files) */
 	unsigned roles;
 };
