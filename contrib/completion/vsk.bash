@@ -7,14 +7,14 @@
 _vsk_commands="bench check cid connect device dump listen proxy recv send"
 
 # Long options per command (--help is offered everywhere).
-_vsk_opts_bench="--server --reverse --bidir --rr --crr --length --parallel --time --bytes --count --timeout --json --quiet --verbose"
+_vsk_opts_bench="--bidir --bytes --count --crr --json --length --parallel --quiet --reverse --rr --server --time --timeout --verbose"
 _vsk_opts_check="--json"
 _vsk_opts_cid="--json"
-_vsk_opts_connect="--timeout --retry --bind --verbose"
-_vsk_opts_device="--guest-cid --socket --uds-path --groups --tx-buffer-size --vm --config --pcap --verbose"
-_vsk_opts_dump="--interface --read --write --count --verbose --json --conns --cid --port --op --type --keep --utc --snaplen"
-_vsk_opts_listen="--output --echo --exec --once --keep-open --systemd --verbose"
-_vsk_opts_proxy="--timeout --systemd --verbose"
+_vsk_opts_connect="--bind --retry --timeout --verbose"
+_vsk_opts_device="--config --groups --guest-cid --pcap --socket --socket-mode --tx-buffer-size --uds-path --verbose --vm"
+_vsk_opts_dump="--cid --conns --count --interface --json --keep --op --port --read --snaplen --type --utc --verbose --write"
+_vsk_opts_listen="--echo --exec --keep-open --once --output --systemd --verbose"
+_vsk_opts_proxy="--systemd --timeout --verbose"
 _vsk_opts_recv="--hybrid --keep"
 _vsk_opts_send="--timeout"
 
@@ -55,7 +55,7 @@ _vsk()
 	-i|--interface)
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
 		return ;;
-	-e|--exec|--timeout|--retry|--bind|--guest-cid|--groups|--tx-buffer-size|--vm|\
+	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-modeX|--groups|--tx-buffer-size|--vm|\
 	-c|--count|--cid|--port|-s|--snaplen|-l|--length|-P|--parallel|-t|--time|-n|--bytes)
 		return ;;
 	esac
