@@ -3,6 +3,7 @@
 # The command list and each command's long options are checked against
 # `vsk --list-commands` and `vsk CMD --help` by tests/eco/run (completion
 # test), so this file cannot drift from the binary without a failing test.
+# contrib/completion/update rewrites the lists from the binary.
 
 _vsk_commands="bench check cid connect device dump listen proxy recv send"
 
