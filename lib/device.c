@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "device_int.h"
+#include "sock.h"
 
 static const char *const qname[VU_MAX_QUEUES] = { "rx", "tx", "event" };
 
@@ -297,37 +298,73 @@ int dev_create(struct dev **dp, dev_log_fn log, void *arg)
 	d->log = log;
 	d->logarg = arg;
 	d->nonce = (uint64_t)getpid() << 32;
+	d->sock_mode = DEV_SOCKET_MODE_DEFAULT;
 	*dp = d;
 	return 0;
 }
 
-/* Listen on PATH; a leftover socket file (not any other file) is replaced. */
-static int listen_unix(const char *path, int backlog, char *err, size_t errlen)
+/* Refuse a socket directory that every user may write to without the
+ * sticky bit: anyone there could remove our socket files and put their own
+ * (or a symlink) in their place, and so take QEMU's connection (guest
+ * memory) or the guest's traffic.  A sticky world-writable directory (/tmp)
+ * keeps others from removing our files. */
+static int dir_check(const char *path, const char *what, char *err, size_t errlen)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
 	struct stat st;
-	int fd, rc;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "socket path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sun.sun_path, path, strlen(path));
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "socket: %s", strerror(-rc));
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st) < 0) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "%s %s: directory %s: %s", what, path, dir, strerror(-rc));
 		return rc;
 	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, backlog) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "bind/listen %s: %s", path, strerror(-rc));
-		close(fd);
-		return rc;
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errlen,
+			 "%s %s: directory %s is writable by every user and not sticky, so anyone could "
+			 "replace the socket; use a private directory (or chmod +t %s)", what, path, dir, dir);
+		return -EPERM;
 	}
-	return fd;
+	return 0;
+}
+
+/* Listen on PATH with the device's socket mode; a leftover socket file
+ * nobody answers on (never any other file) is replaced (lib/sock.c). */
+static int listen_unix(struct dev *d, const char *path, const char *what, int backlog, char *err,
+		       size_t errlen)
+{
+	int rc = dir_check(path, what, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = sock_listen_unix(path, "", SOCK_STREAM | SOCK_NONBLOCK, backlog, (int)d->sock_mode);
+	if (rc == -EADDRINUSE) {
+		struct stat st;
+		const char *why = "another process listens there";
+
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			why = "it is a symlink (not replaced)";
+		else if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			why = "it exists and is not a socket (not replaced)";
+		snprintf(err, errlen, "%s %s: in use: %s", what, path, why);
+	} else if (rc < 0)
+		snprintf(err, errlen, "%s %s: bind/listen: %s", what, path, strerror(-rc));
+	return rc;
+}
+
+int dev_set_socket_mode(struct dev *d, unsigned mode)
+{
+	if (mode > 0777)
+		return -EINVAL;
+	d->sock_mode = mode;
+	return 0;
 }
 
 int dev_add_vm(struct dev *d, const struct dev_vm_cfg *c, struct dev_vm **vmp, char *err, size_t errlen)
@@ -363,11 +400,11 @@ int dev_add_vm(struct dev *d, const struct dev_vm_cfg *c, struct dev_vm **vmp, c
 	vm->uds_listen = (struct dev_ep){ .kind = EP_UDS_LISTEN, .fd = -1, .obj = vm };
 	for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
 		vm->kick[i] = (struct dev_ep){ .kind = EP_KICK, .fd = -1, .obj = vm, .idx = i };
-	rc = listen_unix(c->socket, 4, err, errlen);
+	rc = listen_unix(d, c->socket, "vhost-user socket", 4, err, errlen);
 	if (rc < 0)
 		goto fail;
 	vm->vu_listen.fd = rc;
-	rc = listen_unix(c->uds, 128, err, errlen);
+	rc = listen_unix(d, c->uds, "uds-path", 128, err, errlen);
 	if (rc < 0)
 		goto fail;
 	vm->uds_listen.fd = rc;
@@ -531,6 +568,7 @@ unsigned dev_vm_nconns(const struct dev_vm *vm)
 void dev_vm_attach(struct dev_vm *vm, struct vq *rx, struct vq *tx, struct vq *ev)
 {
 	vm->attached = true;
+	vm->broken_logged = false; /* a new guest's first bad chain is news */
 	vm->q[DEV_QRX] = rx;
 	vm->q[DEV_QTX] = tx;
 	vm->q[DEV_QEV] = ev;

@@ -29,6 +29,7 @@
 #define DEV_TX_BUF_DEFAULT (256u * 1024u) /* our buf_alloc per connection */
 #define DEV_TX_BUF_MIN    4096u
 #define DEV_TX_BUF_MAX    (64u * 1024u * 1024u)
+#define DEV_SOCKET_MODE_DEFAULT 0600 /* owner only: QEMU and host clients run as us */
 
 /* One VM as configured (--guest-cid/--socket/--uds-path, --vm, --config). */
 struct dev_vm_cfg {
@@ -76,8 +77,14 @@ struct dev_vm;
 
 /* Create a device; LOG may be NULL. */
 int dev_create(struct dev **dp, dev_log_fn log, void *arg);
-/* Add a VM: binds and listens on c->socket (a stale socket file is
- * replaced) and on c->uds.  Returns 0 or -errno (ERR says which step). */
+/* Permission bits of the socket files dev_add_vm() creates (default
+ * DEV_SOCKET_MODE_DEFAULT); -EINVAL above 0777. */
+int dev_set_socket_mode(struct dev *d, unsigned mode);
+/* Add a VM: binds and listens on c->socket and on c->uds with the socket
+ * mode.  A stale socket file (a socket nobody answers on) is replaced; a
+ * live socket, a symlink or any other file is not (-EADDRINUSE).  A
+ * directory writable by every user without the sticky bit is refused
+ * (-EPERM).  Returns 0 or -errno (ERR says which step). */
 int dev_add_vm(struct dev *d, const struct dev_vm_cfg *c, struct dev_vm **vmp, char *err,
 	       size_t errlen);
 /* Record every packet moved into the pcap file PATH. */

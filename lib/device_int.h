@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 
 #include "capture.h"
 #include "device.h"
@@ -133,6 +134,7 @@ struct dev {
 	struct dev_conn *htab[DEV_HASH_SIZE];
 	struct dev_conn *grave;
 	unsigned ntimed;
+	unsigned sock_mode;              /* of the socket files we create */
 	struct capture_writer *pcap;
 	bool pcap_dirty;
 	uint64_t nonce;
@@ -155,6 +157,8 @@ bool dev_vm_rx_ready(const struct dev_vm *vm);
 void dev_vm_broken(struct dev_vm *vm, unsigned qidx);
 
 /* device_conn.c: guest -> device, the connection table, host sockets */
+/* "<uds>_<port>" into *SUN: 0, or -ENAMETOOLONG (never a truncated name). */
+int dev_uds_port_path(const struct dev_vm *vm, uint32_t port, struct sockaddr_un *sun);
 void dev_tx_process(struct dev_vm *vm);
 void dev_conn_event(struct dev_conn *c, uint32_t events);
 void dev_uds_accept(struct dev_vm *vm);

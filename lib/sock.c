@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "sock.h"
 #include "vsk.h"
 
 static void close_fd(int *fd)
@@ -116,7 +117,25 @@ static bool stale_socket(const struct sockaddr_un *un, socklen_t len)
 	return rc < 0 && errno == ECONNREFUSED;
 }
 
-static int listen_unix(const char *path, const char *suffix, int type, int backlog)
+static int bind_mode(int fd, const struct sockaddr_un *un, socklen_t len, int mode)
+{
+	mode_t old = 0;
+	int rc, err;
+
+	/* bind() creates the file as 0777 & ~umask: a umask of ~MODE gives
+	 * exactly MODE, with no moment at which the file is more open.  The
+	 * umask is process-wide; callers that care are single-threaded. */
+	if (mode >= 0)
+		old = umask(~(mode_t)mode & 0777);
+	rc = bind(fd, (const struct sockaddr *)un, len);
+	err = errno;
+	if (mode >= 0)
+		umask(old);
+	errno = err;
+	return rc;
+}
+
+int sock_listen_unix(const char *path, const char *suffix, int type, int backlog, int mode)
 {
 	struct sockaddr_un un;
 	socklen_t len;
@@ -128,10 +147,10 @@ static int listen_unix(const char *path, const char *suffix, int type, int backl
 	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	rc = bind(fd, (struct sockaddr *)&un, len);
+	rc = bind_mode(fd, &un, len, mode);
 	if (rc < 0 && errno == EADDRINUSE && stale_socket(&un, len)) {
 		unlink(un.sun_path);
-		rc = bind(fd, (struct sockaddr *)&un, len);
+		rc = bind_mode(fd, &un, len, mode);
 	}
 	if (rc < 0 || listen(fd, backlog) < 0) {
 		rc = -errno;
@@ -139,6 +158,11 @@ static int listen_unix(const char *path, const char *suffix, int type, int backl
 		return rc;
 	}
 	return fd;
+}
+
+static int listen_unix(const char *path, const char *suffix, int type, int backlog)
+{
+	return sock_listen_unix(path, suffix, type, backlog, -1);
 }
 
 static int listen_tcp(const struct vsk_addr *a, int backlog)

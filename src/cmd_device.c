@@ -12,7 +12,7 @@
 #include "device.h"
 
 static const char usage_text[] =
-	"usage: vsk device [-v] [--pcap FILE] --guest-cid N --socket PATH --uds-path PATH\n"
+	"usage: vsk device [-v] [--pcap FILE] [--socket-mode MODE] --guest-cid N --socket PATH --uds-path PATH\n"
 	"                  [--groups A+B] [--tx-buffer-size N]\n"
 	"       vsk device [-v] [--pcap FILE] --vm guest-cid=N,socket=PATH,uds-path=PATH[,groups=A+B]\n"
 	"                  [,tx-buffer-size=N] [--vm ...]\n"
@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"  --vm SPEC           one VM (repeatable; several VMs in one process)\n"
 	"  --config FILE       VMs from a YAML file (see vsk-device(1))\n"
 	"  --pcap FILE         record every packet moved (LINKTYPE_VSOCK, for tcpdump -r)\n"
+	"  --socket-mode MODE  octal permissions of the sockets created (default 0600)\n"
 	"  -v, --verbose       log connection events\n"
 	"Counters are printed on SIGUSR1 and at exit (SIGINT, SIGTERM).\n";
 
@@ -73,9 +74,29 @@ static void print_stats(struct dev *d)
 	}
 }
 
+/* "0600", "660", "0": octal digits only, at most 0777 (no setuid/sticky
+ * bits: they mean nothing on a socket). */
+static int parse_mode(const char *s, unsigned *mode)
+{
+	size_t n = strlen(s);
+	unsigned v = 0;
+
+	if (n == 0 || n > 4)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '7')
+			return -1;
+		v = v * 8 + (unsigned)(s[i] - '0');
+	}
+	if (v > 0777)
+		return -1;
+	*mode = v;
+	return 0;
+}
+
 int cmd_device(int argc, char **argv)
 {
-	enum { O_CID = 256, O_SOCKET, O_UDS, O_GROUPS, O_TXBUF, O_VM, O_CONFIG, O_PCAP };
+	enum { O_CID = 256, O_SOCKET, O_UDS, O_GROUPS, O_TXBUF, O_VM, O_CONFIG, O_PCAP, O_MODE };
 	static const struct option longopts[] = {
 		{ "guest-cid", required_argument, NULL, O_CID },
 		{ "socket", required_argument, NULL, O_SOCKET },
@@ -85,13 +106,15 @@ int cmd_device(int argc, char **argv)
 		{ "vm", required_argument, NULL, O_VM },
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "pcap", required_argument, NULL, O_PCAP },
+		{ "socket-mode", required_argument, NULL, O_MODE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct dev_vm_cfg cfg[DEV_MAX_VMS];
 	struct dev_vm_cfg one = { .cid = 3 };
-	const char *config = NULL, *pcap = NULL, *vms[DEV_MAX_VMS];
+	const char *config = NULL, *pcap = NULL, *mode_arg = NULL, *vms[DEV_MAX_VMS];
+	unsigned mode = DEV_SOCKET_MODE_DEFAULT;
 	bool single = false, cid_set = false;
 	int nvm = 0, ncfg = 0, c, rc;
 	char ebuf[512];
@@ -136,6 +159,9 @@ int cmd_device(int argc, char **argv)
 		case O_PCAP:
 			pcap = optarg;
 			break;
+		case O_MODE:
+			mode_arg = optarg;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -165,6 +191,9 @@ int cmd_device(int argc, char **argv)
 		if (rc < 0)
 			errx(rc == -EINVAL ? EXIT_USAGE : 1, "--config %s", ebuf);
 	}
+	if (mode_arg != NULL && parse_mode(mode_arg, &mode) < 0)
+		errx(EXIT_USAGE, "--socket-mode %s: expected octal permissions 0 to 0777, e.g. 0600 or 0660",
+		     mode_arg);
 	if (ncfg == 0) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
@@ -185,6 +214,7 @@ int cmd_device(int argc, char **argv)
 		errno = -rc;
 		err(1, "device setup");
 	}
+	dev_set_socket_mode(d, mode); /* checked above */
 	if (pcap != NULL && dev_set_pcap(d, pcap, ebuf, sizeof(ebuf)) < 0) {
 		dev_destroy(d);
 		errx(1, "pcap %s", ebuf);

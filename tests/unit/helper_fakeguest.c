@@ -66,6 +66,14 @@ int fg_reset(struct fg *g)
 	return 0;
 }
 
+void fg_shrink(struct fg *g, uint64_t visible)
+{
+	g->size = visible;
+	g->vmem.r[0].size = visible;
+	if (g->heap > g->base + visible)
+		g->heap = g->heap_start;
+}
+
 void fg_free(struct fg *g)
 {
 	free(g->mem);

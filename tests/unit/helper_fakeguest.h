@@ -35,6 +35,10 @@ int fg_init(struct fg *g, size_t memsize);
 void fg_free(struct fg *g);
 /* A rebooted guest: memory zeroed, fresh rings (the memory block stays). */
 int fg_reset(struct fg *g);
+/* Shrink the guest's memory table to the first VISIBLE bytes; the rest of
+ * the block stays allocated but lies outside guest memory (a canary zone
+ * tests fill and check: the device must never touch it). */
+void fg_shrink(struct fg *g, uint64_t visible);
 /* Guest -> device: one packet (header + payload, two descriptors). */
 void fg_tx(struct fg *g, const struct wire_virtio *h, const void *payload, size_t len);
 /* Guest -> device: LEN raw bytes in one descriptor (malformed packets). */
