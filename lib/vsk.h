@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #ifdef __cplusplus
@@ -205,6 +206,66 @@ int vsk_sd_listener(int fd, bool nonblock);
  * empty STATE, -EAFNOSUPPORT for a name that is neither, or the -errno of
  * sendto(). */
 int vsk_sd_notify(const char *state);
+
+
+/* -------------------------------------------------------------- decode */
+
+/* One vsock capture record (LINKTYPE_VSOCK, 271: the af_vsockmon_hdr the
+ * kernel's vsockmon emits, the transport header, the payload), decoded.
+ * Records are untrusted: every field is bounds-checked, and whatever the
+ * record lacks is reported through has_mon / has_virtio / truncated. */
+struct vsk_virtio_hdr {
+	uint64_t src_cid, dst_cid;
+	uint32_t src_port, dst_port;
+	uint32_t len;
+	uint16_t type;   /* 1 STREAM, 2 SEQPACKET, 3 DGRAM */
+	uint16_t op;     /* 1 REQUEST, 2 RESPONSE, 3 RST, 4 SHUTDOWN, 5 RW,
+			    6 CREDIT_UPDATE, 7 CREDIT_REQUEST */
+	uint32_t flags, buf_alloc, fwd_cnt;
+};
+
+struct vsk_packet {
+	struct timeval ts;        /* capture time (from the file) */
+	uint32_t caplen, len;     /* bytes captured / bytes on the wire */
+	const uint8_t *data;      /* the record; valid until the next read */
+	bool has_mon;             /* the 32-byte af_vsockmon_hdr is whole */
+	bool has_virtio;          /* transport VIRTIO and its 44 bytes are whole */
+	bool truncated;           /* something the headers promise is missing */
+	uint64_t src_cid, dst_cid;/* af_vsockmon_hdr */
+	uint32_t src_port, dst_port;
+	uint16_t mon_op;          /* 1 CONNECT, 2 DISCONNECT, 3 CONTROL, 4 PAYLOAD */
+	uint16_t transport;       /* 0 UNKNOWN, 1 NO_INFO, 2 VIRTIO */
+	struct vsk_virtio_hdr virtio;
+	const uint8_t *payload;   /* bytes after the transport header */
+	size_t payload_len;
+};
+
+/* Decode the CAPLEN bytes at REC (timestamps and wire length are the
+ * caller's to fill).  Never reads past CAPLEN.  0, or -EINVAL for NULL. */
+int vsk_packet_decode(const void *rec, size_t caplen, struct vsk_packet *p);
+
+enum {
+	VSK_FMT_VERBOSE = 1 << 0,   /* add the decoded virtio header (vsk dump -v) */
+	VSK_FMT_HEX = 1 << 1,       /* payload as hex (-x) */
+	VSK_FMT_HEX_ASCII = 1 << 2, /* hex and ASCII (-X) */
+	VSK_FMT_JSON = 1 << 3,      /* one JSON object (--json; docs/JSON.md) */
+	VSK_FMT_UTC = 1 << 4,       /* timestamp in UTC rather than local time */
+};
+/* P as `vsk dump` prints it (by default tcpdump's line, e.g.
+ * "03:30:52.706188 VIRTIO 4.4079680474 > 2.4050 CONNECT, length 76"),
+ * newline-terminated.  Returns the length it needed (as snprintf does;
+ * BUF holds a NUL-terminated prefix when LEN was too small) or -errno. */
+int vsk_packet_format(const struct vsk_packet *p, unsigned flags, char *buf, size_t len);
+
+/* Reading capture files: pcap or pcapng ("-" = stdin) of LINKTYPE_VSOCK. */
+struct vsk_capture;
+/* 0, or -errno with a one-line reason in ERRBUF (a file of another link
+ * type is -EPROTONOSUPPORT). */
+int vsk_capture_open(const char *path, struct vsk_capture **c, char *errbuf, size_t errlen);
+/* 1 and *P filled (P->data valid until the next call), 0 at end of file,
+ * -EIO for a damaged file. */
+int vsk_capture_next(struct vsk_capture *c, struct vsk_packet *p);
+void vsk_capture_close(struct vsk_capture *c);
 
 #ifdef __cplusplus
 }
