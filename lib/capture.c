@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <dirent.h>
 #include <unistd.h>
 #include <linux/if_link.h>
@@ -278,6 +279,22 @@ int capture_reader_live(const char *ifname, uint32_t snaplen, struct capture_rea
 		return rc;
 	}
 	*rp = r;
+	return 0;
+}
+
+int capture_progress(const struct capture_reader *r, uint64_t *pos, uint64_t *size)
+{
+	FILE *f;
+	struct stat st;
+	off_t off;
+
+	if (r->live || (f = pcap_file(r->p)) == NULL)
+		return -ESPIPE;
+	off = ftello(f);
+	if (off < 0 || fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
+		return -ESPIPE;
+	*pos = (uint64_t)off;
+	*size = (uint64_t)st.st_size;
 	return 0;
 }
 

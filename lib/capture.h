@@ -73,6 +73,9 @@ int capture_reader_live(const char *ifname, uint32_t snaplen, struct capture_rea
 /* The link type (DLT) of the source, and its name ("VSOCK", "EN10MB"...). */
 int capture_linktype(const struct capture_reader *r);
 const char *capture_linktype_name(int dlt);
+/* For files: how far the reader is (bytes) and the file's size, for a
+ * progress line.  -ESPIPE for live captures, pipes and stdin. */
+int capture_progress(const struct capture_reader *r, uint64_t *pos, uint64_t *size);
 /* Compile and install a BPF filter EXPR; -EINVAL with libpcap's message. */
 int capture_set_filter(struct capture_reader *r, const char *expr, char *errbuf);
 /* Next record: 1 and *P filled, 0 at end of file, -EAGAIN on a live

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -198,6 +199,17 @@ static const char *live_iface(const struct dump_args *a, char *name, size_t len,
 	return name;
 }
 
+static void show_progress(const struct capture_reader *r, uint32_t nread)
+{
+	uint64_t pos, size;
+
+	if (capture_progress(r, &pos, &size) == 0 && size > 0)
+		fprintf(stderr, "\rvsk dump: %u records, %u%%", nread,
+			(unsigned)(pos * 100 / size));
+	else
+		fprintf(stderr, "\rvsk dump: %u records", nread);
+}
+
 int cmd_dump(int argc, char **argv)
 {
 	struct dump_args a = { .po = { 0 } };
@@ -209,8 +221,10 @@ int cmd_dump(int argc, char **argv)
 	struct sigaction sa;
 	const char *src, *ifname = NULL;
 	bool created = false, live;
-	uint32_t seen = 0;
+	uint32_t seen = 0, nread = 0;
 	int rc, orc = 0, status = 0, dlt;
+	bool progress, shown = false;
+	time_t last_progress = time(NULL);
 
 	parse(argc, argv, &a);
 	live = a.rfile == NULL;
@@ -269,6 +283,9 @@ int cmd_dump(int argc, char **argv)
 	if (created)
 		signal(SIGPIPE, SIG_IGN);
 	g_reader = r;
+	/* Progress only where a person watches and it cannot mix with the
+	 * records: a terminal on stderr, stdout elsewhere, a file being read. */
+	progress = !live && isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO);
 
 	while (!g_stop && (a.count == 0 || seen < a.count)) {
 		struct capture_pkt p;
@@ -287,6 +304,11 @@ int cmd_dump(int argc, char **argv)
 				warnx("read %s: %s", src, eb);
 			status = 1;
 			break;
+		}
+		if (progress && (++nread & 0xffff) == 0 && time(NULL) != last_progress) {
+			last_progress = time(NULL);
+			show_progress(r, nread);
+			shown = true;
 		}
 		wire_rec_parse(p.data, p.caplen, &rec);
 		if (!print_match(&a.pf, &rec))
@@ -328,6 +350,8 @@ int cmd_dump(int argc, char **argv)
 		if (drops > 0)
 			warnx("%u records dropped by the kernel", drops);
 	}
+	if (shown)
+		fputs("\r\033[K", stderr);
 out:
 	g_reader = NULL;
 	if (w != NULL && (rc = capture_writer_close(w)) < 0) {
