@@ -108,6 +108,11 @@ t_dev_reboot() {
 	echo "boot $n"
 	case $n in
 	1)
+		# 100 open connections (each checked with an echo) go down with it.
+		spawn hold device_fault hold 2 5004 100
+		wait_text hold.out "held " 600 || fail "100 connections not open in 60 s: $(excerpt hold.out)"
+		grep -q "^held 100$" hold.out || fail "not all 100 connections echoed: $(excerpt hold.out)"
+		echo "HELD 100" >/dev/console
 		spawn big sh -c "device_tool pattern 2000000000 | vsk connect vsock:2:5005"
 		sleep 2
 		echo "REBOOTING" >/dev/console
@@ -130,6 +135,16 @@ t_dev_hold() {
 	still_running hold || fail "connection to 5007 ended: $(excerpt hold.out)"
 	ready dev_hold
 	sleep 120
+}
+
+# VM 5 while VM 4's QEMU is killed and restarted on the same device: a
+# transfer of 35 s that the host verifies byte for byte (sent = verified).
+t_dev_bystander() {
+	ready dev_bystander
+	timeout 100 device_fault send-for 2 5011 35 >by.out 2>by.err
+	rc=$?
+	cat by.out >/dev/console
+	[ "$rc" = 0 ] || fail "send-for exited $rc: $(excerpt by.err)"
 }
 
 t_dev_after_restart() {
@@ -187,4 +202,81 @@ t_dev_demo() {
 	rc=$?
 	sed 's/^/DEMO sender| /' send.out
 	[ "$rc" = 0 ] || fail "vsk send exited $rc"
+}
+
+# ---------------------------------------------------------------- faults
+# tests/lab/device_faults.sh is the host half.  sample LABEL: the host
+# records the device's fds and RSS now (its sampler listens on port 5030).
+FAULT_N=${FAULT_N:-10000}
+sample() {
+	r=$(echo "$1" | timeout 20 vsk connect vsock:2:5030 2>sample.err)
+	[ "$r" = ok ] || fail "host sampler did not answer for $1: '$r' $(excerpt sample.err)"
+}
+echo_check() { # WHAT: one echo through the device still works
+	out=$(printf "after-$1" | timeout 20 vsk connect vsock:2:5021 2>echo.err)
+	[ "$out" = "after-$1" ] || fail "no echo after $1: '$out' $(excerpt echo.err)"
+}
+
+# REQUESTs to a port nobody listens on: each one RST, the device stays
+# responsive and keeps nothing.
+t_dev_fault_flood() {
+	sample flood-before
+	timeout 110 device_fault flood 2 5020 "$FAULT_N" >flood.out 2>flood.err
+	rc=$?
+	cat flood.out; cat flood.out >/dev/console
+	sample flood-after
+	[ "$rc" = 0 ] || fail "flood exited $rc: $(excerpt flood.out) $(excerpt flood.err)"
+	echo_check flood
+}
+
+# Connections opened, used and closed in a loop: no fd or memory leak.
+t_dev_fault_churn() {
+	sample churn-before
+	timeout 170 device_fault churn 2 5021 "$FAULT_N" >churn.out 2>churn.err
+	rc=$?
+	cat churn.out; cat churn.out >/dev/console
+	sample churn-after
+	[ "$rc" = 0 ] || fail "churn exited $rc: $(excerpt churn.out) $(excerpt churn.err)"
+	echo_check churn
+}
+
+# The guest stops reading (its reader sleeps with a full pipe), so the
+# host's 64 MiB wait on credit; then it reads everything, checksummed.
+t_dev_fault_stall() {
+	spawn sink sh -c 'vsk listen --once vsock:any:5040 | { sleep 8; md5sum; }'
+	wait_listen vsock:any:5040 sink || fail "vsk listen vsock:any:5040 does not listen"
+	sample stall-before
+	ready dev_fault_stall
+	wait_rc sink 800 || fail "the stalled transfer did not end in 80 s"
+	[ "$RC" = 0 ] || fail "guest reader exited $RC: $(excerpt sink.out)"
+	echo "MD5 stall $(cut -d' ' -f1 sink.out)" >/dev/console
+	sample stall-after
+	echo_check stall
+}
+
+# The host's Unix peer leaves after 1 MiB: the guest's sender learns it
+# (an error, not a hang), and the host got the first MiB intact.
+t_dev_fault_cut_g2h() {
+	device_tool pattern 1000000000 | timeout 50 vsk connect vsock:2:5050 >cut.out 2>cut.err
+	rc=$?
+	echo "sender exit $rc: $(excerpt cut.err)"
+	[ "$rc" != 0 ] || fail "the sender to a host peer that left exited 0"
+	[ "$rc" != 124 ] && [ "$rc" != 143 ] || fail "the sender hung after the host peer left"
+	echo_check cut-g2h
+}
+
+# The host client is killed mid-transfer: the guest's reader ends, and
+# what it got is a prefix of the stream (the host checks the md5).
+t_dev_fault_cut_h2g() {
+	spawn r sh -c 'vsk listen --once vsock:any:5060 >got.bin'
+	wait_listen vsock:any:5060 r || fail "vsk listen vsock:any:5060 does not listen"
+	ready dev_fault_cut_h2g
+	wait_rc r 400 || fail "the guest reader still runs 40 s after the host client was killed"
+	echo "CUT $(wc -c <got.bin) $(md5sum <got.bin | cut -d' ' -f1)" >/dev/console
+	echo_check cut-h2g
+}
+
+# After everything: a fresh connection works.
+t_dev_fault_after() {
+	echo_check all
 }
