@@ -6,13 +6,17 @@
 # connection open).  Guest halves: t_dev_fault_* in device_cases.sh.
 #
 #   VSK_FAULT_N       connections for the flood and the churn (default 10000)
-#   VSK_FAULT_RSS_KB  allowed device RSS growth, KiB (default 8192)
+#   VSK_FAULT_RSS_KB  allowed device RSS growth, KiB (default 2048: a leak of
+#                     one struct dev_conn, 224 bytes + malloc's 16, per
+#                     connection over 10,000 connections is 2,340 KiB)
+# With VSK_DEVICE_BIN (an ASan build) RSS is reported, not checked: ASan's
+# quarantine keeps freed memory on purpose.  fds are always checked.
 #
 # Figures (fds, RSS, rates) go to the output as "device-lab: fault ..."
 # lines, which docs/RELIABILITY.md quotes.
 
 FAULT_N=${VSK_FAULT_N:-10000}
-FAULT_RSS_KB=${VSK_FAULT_RSS_KB:-8192}
+FAULT_RSS_KB=${VSK_FAULT_RSS_KB:-2048}
 STALL_BYTES=67108864 # host -> guest while the guest does not read (64 MiB)
 
 # fault_sample LABEL: "LABEL FDS RSS_KB" of the device into samples.
@@ -32,7 +36,8 @@ fault_leak() {
 	echo "device-lab: fault $1: device fds $fb -> $fa, RSS $rb -> $ra KiB" >&2
 	[ -n "$fb" ] && [ -n "$fa" ] || { echo "no samples $2/$3 (guest never asked)"; return; }
 	[ "$fb" = "$fa" ] || { echo "device fds $fb before, $fa after: leaked $((fa - fb))"; return; }
-	[ $((ra - rb)) -le "$FAULT_RSS_KB" ] || echo "device RSS grew $((ra - rb)) KiB (bound $FAULT_RSS_KB KiB)"
+	[ -n "${VSK_DEVICE_BIN:-}" ] || [ $((ra - rb)) -le "$FAULT_RSS_KB" ] ||
+		echo "device RSS grew $((ra - rb)) KiB (bound $FAULT_RSS_KB KiB)"
 }
 
 fault_boot() {
@@ -100,7 +105,7 @@ fault_boot() {
 	err=$STALL_ERR
 	for i in 1 2 3; do
 		got=$(fault_get "stall-$i" 3)
-		[ -n "$got" ] && [ $((got - $(fault_get stall-before 3))) -gt "$FAULT_RSS_KB" ] &&
+		[ -n "$got" ] && [ -z "${VSK_DEVICE_BIN:-}" ] && [ $((got - $(fault_get stall-before 3))) -gt "$FAULT_RSS_KB" ] &&
 			err="${err:+$err; }device RSS $got KiB during the stall, $(fault_get stall-before 3) KiB before"
 	done
 	echo "device-lab: fault stall: device RSS before $(fault_get stall-before 3) KiB, during $(fault_get stall-1 3) $(fault_get stall-2 3) $(fault_get stall-3 3) KiB, after $(fault_get stall-after 3) KiB ($STALL_BYTES bytes pushed)" >&2
