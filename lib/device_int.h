@@ -156,9 +156,14 @@ bool dev_vm_same_group(const struct dev_vm *a, const struct dev_vm *b);
 bool dev_vm_rx_ready(const struct dev_vm *vm);
 void dev_vm_broken(struct dev_vm *vm, unsigned qidx);
 
-/* device_conn.c: guest -> device, the connection table, host sockets */
+/* device_path.c: host-side socket paths */
 /* "<uds>_<port>" into *SUN: 0, or -ENAMETOOLONG (never a truncated name). */
 int dev_uds_port_path(const struct dev_vm *vm, uint32_t port, struct sockaddr_un *sun);
+/* connect() FD to SUN without following a symlink at its last component:
+ * 0, -ELOOP (a symlink), -ECONNREFUSED (not a socket), or connect's -errno. */
+int dev_uds_connect(int fd, const struct sockaddr_un *sun);
+
+/* device_conn.c: guest -> device, the connection table, host sockets */
 void dev_tx_process(struct dev_vm *vm);
 void dev_conn_event(struct dev_conn *c, uint32_t events);
 void dev_uds_accept(struct dev_vm *vm);
