@@ -201,7 +201,9 @@ int fg_rx_take(struct fg *g, struct wire_virtio *h, void *payload, size_t cap, u
 	id = wire_le32(ue);
 	written = wire_le32(ue + 4);
 	fq->used_seen++;
-	if (id >= FG_NUM || written < WIRE_VIRTIO_HDR_LEN)
+	/* A head we never posted (the fuzz harness publishes raw ones) has
+	 * no buffer of ours to look at. */
+	if (id >= FG_NUM || written < WIRE_VIRTIO_HDR_LEN || fq->buf_gpa[id] == 0)
 		return -1;
 	wire_virtio_decode(ptr(g, fq->buf_gpa[id]), WIRE_VIRTIO_HDR_LEN, h);
 	n = h->len;
@@ -237,7 +239,7 @@ int fg_ev_take(struct fg *g, uint32_t *id)
 		return 0;
 	head = wire_le32(ptr(g, fq->used + 4 + 8 * (uint64_t)(fq->used_seen % FG_NUM)));
 	fq->used_seen++;
-	if (head >= FG_NUM)
+	if (head >= FG_NUM || fq->buf_gpa[head] == 0)
 		return -1;
 	*id = wire_le32(ptr(g, fq->buf_gpa[head]));
 	return 1;
