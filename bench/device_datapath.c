@@ -431,16 +431,16 @@ static void logcb(void *arg, int level, const char *msg)
 		fprintf(stderr, "device: %s\n", msg);
 }
 
-static void usage(void)
+static void usage(int status)
 {
-	fprintf(stderr, "usage: device_datapath [-r ROUNDS] [-n BYTES] [-k PACKETS] [-T SECS] [-V] [-o RUN]\n"
+	fprintf(status ? stderr : stdout, "usage: device_datapath [-r ROUNDS] [-n BYTES] [-k PACKETS] [-T SECS] [-V] [-o RUN]\n"
 		"  -r ROUNDS   alternating rounds (default 3)\n"
 		"  -n BYTES    per 64 KiB run (default 2 GiB)\n"
 		"  -k PACKETS  per 64-byte run (default 1000000)\n"
 		"  -T SECS     time limit per run (default 2)\n"
 		"  -V          check every byte in every round (default: round 1)\n"
 		"  -o RUN,...  only these runs (names as printed)\n");
-	exit(2);
+	exit(status);
 }
 
 enum kind { G2H_EV, G2H_POLL, G2H_SOCK, G2H_MEMCPY, H2G_EV, H2G_POLL, H2G_SOCK, H2G_MEMCPY,
@@ -491,12 +491,13 @@ int main(int argc, char **argv)
 		case 'T': b.tlimit = strtod(optarg, NULL); break;
 		case 'V': always_full = true; break;
 		case 'o': only = optarg; break;
-		default: usage();
+		case 'h': usage(0); break;
+		default: usage(2);
 		}
 	}
 	if (optind != argc || rounds == 0 || rounds > 20 || total < CHUNK || total > (1ull << 40) ||
 	    small == 0 || small > 100000000 || !(b.tlimit > 0 && b.tlimit <= 10))
-		usage();
+		usage(2);
 	total -= total % CHUNK;
 	for (unsigned i = 0; i < CHUNK; i++)
 		dd_pat[i] = (uint8_t)((i * 2654435761u) >> 13);
