@@ -56,7 +56,7 @@ _vsk()
 	-i|--interface)
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
 		return ;;
-	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-modeX|--groups|--tx-buffer-size|--vm|\
+	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--vm|\
 	-c|--count|--cid|--port|-s|--snaplen|-l|--length|-P|--parallel|-t|--time|-n|--bytes)
 		return ;;
 	esac
