@@ -27,11 +27,13 @@ static const char usage_text[] =
 	"  --config FILE       VMs from a YAML file (see vsk-device(1))\n"
 	"  --pcap FILE         record every packet moved (LINKTYPE_VSOCK, for tcpdump -r)\n"
 	"  --socket-mode MODE  octal permissions of the sockets created (default 0600)\n"
+	"  --json              counters as JSON lines on stdout (docs/JSON.md)\n"
 	"  -v, --verbose       log connection events\n"
 	"Counters are printed on SIGUSR1 and at exit (SIGINT, SIGTERM).\n";
 
 static volatile sig_atomic_t want_stats, want_stop;
 static int verbose;
+static bool json;
 
 static void on_signal(int sig)
 {
@@ -48,6 +50,24 @@ static void log_line(void *arg, int level, const char *msg)
 		fprintf(stderr, "vsk device: %s\n", msg);
 }
 
+/* One line per VM (and the total), stable keys: see docs/JSON.md. */
+static void print_stats_json(struct dev_vm *vm, const struct dev_stats *s)
+{
+	if (vm != NULL)
+		printf("{\"vm\":%u,", dev_vm_cid(vm));
+	else
+		printf("{\"vm\":\"total\",");
+	printf("\"packets_to_guest\":%llu,\"packets_from_guest\":%llu,"
+	       "\"bytes_to_guest\":%llu,\"bytes_from_guest\":%llu,\"connections\":%llu,"
+	       "\"resets\":%llu,\"credit_stalls\":%llu,\"dropped\":%llu,\"sibling\":%llu}\n",
+	       (unsigned long long)s->pkts_rx, (unsigned long long)s->pkts_tx,
+	       (unsigned long long)s->bytes_rx, (unsigned long long)s->bytes_tx,
+	       (unsigned long long)s->conns, (unsigned long long)s->resets,
+	       (unsigned long long)s->stalls, (unsigned long long)s->drops,
+	       (unsigned long long)s->sibling);
+	fflush(stdout);
+}
+
 static void print_stats(struct dev *d)
 {
 	for (int i = 0; i <= dev_vm_count(d); i++) {
@@ -58,6 +78,10 @@ static void print_stats(struct dev *d)
 		if (vm == NULL && dev_vm_count(d) == 1)
 			break; /* the total would repeat the only VM */
 		dev_get_stats(d, vm, &s);
+		if (json) {
+			print_stats_json(vm, &s);
+			continue;
+		}
 		if (vm != NULL)
 			snprintf(who, sizeof(who), "vm %u", dev_vm_cid(vm));
 		else
@@ -96,7 +120,7 @@ static int parse_mode(const char *s, unsigned *mode)
 
 int cmd_device(int argc, char **argv)
 {
-	enum { O_CID = 256, O_SOCKET, O_UDS, O_GROUPS, O_TXBUF, O_VM, O_CONFIG, O_PCAP, O_MODE };
+	enum { O_CID = 256, O_SOCKET, O_UDS, O_GROUPS, O_TXBUF, O_VM, O_CONFIG, O_PCAP, O_MODE, O_JSON };
 	static const struct option longopts[] = {
 		{ "guest-cid", required_argument, NULL, O_CID },
 		{ "socket", required_argument, NULL, O_SOCKET },
@@ -107,6 +131,7 @@ int cmd_device(int argc, char **argv)
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "pcap", required_argument, NULL, O_PCAP },
 		{ "socket-mode", required_argument, NULL, O_MODE },
+		{ "json", no_argument, NULL, O_JSON },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -158,6 +183,9 @@ int cmd_device(int argc, char **argv)
 			break;
 		case O_PCAP:
 			pcap = optarg;
+			break;
+		case O_JSON:
+			json = true;
 			break;
 		case O_MODE:
 			mode_arg = optarg;
