@@ -3,7 +3,8 @@
  * Input starting with a pcap/pcapng magic is read as a capture file through
  * libpcap (from memory), every record decoded; anything else is one raw
  * vsockmon record.  Every record goes through every output mode and the
- * connection table, so ASan sees each read the printers make.
+ * connection table, and through the public vsk_packet_* API, so ASan sees
+ * each read the printers make.
  *
  *   clang -fsanitize=fuzzer,address,undefined ... (tests/fuzz/run SECONDS dump)
  */
@@ -13,6 +14,7 @@
 #include <pcap/pcap.h>
 
 #include "print.h"
+#include "vsk.h"
 #include "wire.h"
 
 static struct print_ctx *ctx[4];
@@ -30,6 +32,20 @@ static void one(const struct timeval *ts, const uint8_t *d, uint32_t caplen, uin
 	print_conns_add(ctx[0], ts, len, &r);
 	print_conns_add(ctx[3], ts, len, &r);
 	out.len = 0; /* output content is not checked, only memory safety */
+
+	/* The public face (lib/decode.c) over the same bytes, into a small
+	 * buffer so truncation is exercised too. */
+	{
+		struct vsk_packet p;
+		char small[48];
+
+		if (vsk_packet_decode(d, caplen, &p) == 0) {
+			p.ts = *ts;
+			p.len = len;
+			(void)vsk_packet_format(&p, VSK_FMT_VERBOSE | VSK_FMT_HEX_ASCII, small, sizeof(small));
+			(void)vsk_packet_format(&p, VSK_FMT_JSON, small, sizeof(small));
+		}
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
