@@ -7,6 +7,12 @@
 
 #include "cli.h"
 
+int cli_usage(const char *text, bool asked)
+{
+	fputs(text, asked ? stdout : stderr);
+	return asked ? 0 : EXIT_USAGE;
+}
+
 uint32_t cli_u32(const char *s, const char *what, uint32_t max)
 {
 	char *end;

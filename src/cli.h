@@ -31,6 +31,8 @@ int cmd_proxy(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 
+/* Usage TEXT: on stdout and 0 when ASKED (-h), else on stderr and 2. */
+int cli_usage(const char *text, bool asked);
 /* Parse a decimal number in [0, max]; on error print "vsk: invalid WHAT: S"
  * and exit 2. */
 uint32_t cli_u32(const char *s, const char *what, uint32_t max);

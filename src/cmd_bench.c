@@ -349,17 +349,13 @@ int cmd_bench(int argc, char **argv)
 			o.verbose = true;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
+			return cli_usage(usage_text, true);
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return cli_usage(usage_text, false);
 		}
 	}
-	if (argc - optind != 1) {
-		fputs(usage_text, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc - optind != 1)
+		return cli_usage(usage_text, false);
 	o.bp.test = o.test < 0 ? BENCH_T_UP : (enum bench_test)o.test;
 	if (o.server && (o.test >= 0 || o.have_len || o.have_time || o.bp.bytes || o.bp.count || o.json))
 		errx(EXIT_USAGE, "-s takes no test options: the client chooses the test");

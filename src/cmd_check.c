@@ -132,11 +132,9 @@ int cmd_check(int argc, char **argv)
 			json = true;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
+			return cli_usage(usage_text, true);
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return cli_usage(usage_text, false);
 		}
 	}
 	if (optind < argc)

@@ -85,17 +85,13 @@ int cmd_connect(int argc, char **argv)
 			verbose = true;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
+			return cli_usage(usage_text, true);
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return cli_usage(usage_text, false);
 		}
 	}
-	if (argc - optind != 1) {
-		fputs(usage_text, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc - optind != 1)
+		return cli_usage(usage_text, false);
 	cli_addr(argv[optind], &a);
 	if (a.kind == VSK_ADDR_STDIO)
 		errx(EXIT_USAGE, "connect needs a socket address, not '-'");

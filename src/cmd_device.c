@@ -194,11 +194,9 @@ int cmd_device(int argc, char **argv)
 			verbose++;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
+			return cli_usage(usage_text, true);
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return cli_usage(usage_text, false);
 		}
 	}
 	if (optind < argc)
@@ -222,10 +220,8 @@ int cmd_device(int argc, char **argv)
 	if (mode_arg != NULL && parse_mode(mode_arg, &mode) < 0)
 		errx(EXIT_USAGE, "--socket-mode %s: expected octal permissions 0 to 0777, e.g. 0600 or 0660",
 		     mode_arg);
-	if (ncfg == 0) {
-		fputs(usage_text, stderr);
-		return EXIT_USAGE;
-	}
+	if (ncfg == 0)
+		return cli_usage(usage_text, false);
 	if (dev_cfg_check(cfg, ncfg, ebuf, sizeof(ebuf)) < 0)
 		errx(EXIT_USAGE, "%s", ebuf);
 

@@ -277,19 +277,15 @@ int cmd_listen(int argc, char **argv)
 			s.verbose = true;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
+			return cli_usage(usage_text, true);
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return cli_usage(usage_text, false);
 		}
 	}
 	if (systemd && argc - optind != 0)
 		errx(EXIT_USAGE, "--systemd takes the socket from systemd: no ADDR");
-	if (!systemd && argc - optind != 1) {
-		fputs(usage_text, stderr);
-		return EXIT_USAGE;
-	}
+	if (!systemd && argc - optind != 1)
+		return cli_usage(usage_text, false);
 	if (echo && s.cmd != NULL)
 		errx(EXIT_USAGE, "--echo and --exec cannot be used together");
 	if (s.outname != NULL && (echo || s.cmd != NULL))

@@ -150,17 +150,13 @@ int cmd_proxy(int argc, char **argv)
 			p.verbose = true;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
+			return cli_usage(usage_text, true);
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return cli_usage(usage_text, false);
 		}
 	}
-	if (argc - optind != (systemd ? 1 : 2)) {
-		fputs(usage_text, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc - optind != (systemd ? 1 : 2))
+		return cli_usage(usage_text, false);
 	if (!systemd)
 		parse_side(argv[optind++], &p.from, p.from_text, sizeof(p.from_text));
 	parse_side(argv[optind], &p.to, p.to_text, sizeof(p.to_text));

@@ -88,11 +88,9 @@ int cmd_recv(int argc, char **argv)
 			keep = true;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
+			return cli_usage(usage_text, true);
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return cli_usage(usage_text, false);
 		}
 	}
 	if (argc - optind > 1)

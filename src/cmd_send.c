@@ -42,11 +42,9 @@ int cmd_send(int argc, char **argv)
 			o.timeout_ms = (int)cli_u32(optarg, "timeout", 86400000);
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
+			return cli_usage(usage_text, true);
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return cli_usage(usage_text, false);
 		}
 	}
 	if (argc - optind > 2)
