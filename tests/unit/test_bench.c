@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "helper_vskbin.h"
 #include "bench.h"
 #include "relay.h"
 #include "vsk.h"
@@ -593,28 +594,7 @@ static char vsk_bin[PATH_MAX];
 
 static bool find_vsk(void)
 {
-	const char *env = getenv("VSK_BIN");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env != NULL && *env != '\0') {
-		snprintf(vsk_bin, sizeof(vsk_bin), "%s", env);
-		return access(vsk_bin, X_OK) == 0;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		char *slash;
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			int k = snprintf(vsk_bin, sizeof(vsk_bin), "%s/../../vsk", self);
-			if (k > 0 && (size_t)k < sizeof(vsk_bin) && access(vsk_bin, X_OK) == 0)
-				return true;
-		}
-	}
-	snprintf(vsk_bin, sizeof(vsk_bin), "./vsk");
-	return access(vsk_bin, X_OK) == 0;
+	return hv_find_vsk(vsk_bin, sizeof(vsk_bin));
 }
 
 /* Run "vsk bench ARGS" (a shell line, bounded by timeout(1)); its stdout
