@@ -122,12 +122,12 @@ fault_boot() {
 	# The host client was killed: the guest got a prefix of the stream.
 	err=$CUT_ERR
 	len=$(sed -n 's/^CUT \([0-9]*\) .*/\1/p' "$W/fault.txt" | head -n 1)
-	got=$(sed -n 's/^CUT [0-9]* \([0-9a-f]*\).*/\1/p' "$W/fault.txt" | head -n 1)
+	got=$(sed -n 's/^CUT [0-9]* \(.*\)/\1/p' "$W/fault.txt" | head -n 1 | tr -d '\r')
 	if [ -z "$len" ]; then
 		err="${err:+$err; }guest printed no CUT line"
+	elif [ "$got" != ok ]; then
+		err="${err:+$err; }guest's $len bytes are not the stream's first $len ($got)"
 	else
-		want=$("$TOOL" pattern "$len" | md5)
-		[ "$got" = "$want" ] || err="${err:+$err; }guest's $len bytes are not the stream's first $len (md5 $got, want $want)"
 		echo "device-lab: fault cut h2g: guest got $len bytes before the host client was killed, all intact" >&2
 	fi
 	verdict fault dev_fault_cut_h2g "$err"

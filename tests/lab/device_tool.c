@@ -2,6 +2,10 @@
  *
  *   device_tool pattern BYTES         BYTES of a fixed pseudo-random stream
  *                                     to stdout (both ends can md5sum it)
+ *   device_tool pattern-check         read stdin to EOF and compare it with
+ *                                     the start of that stream; print
+ *                                     "BYTES ok" or "BYTES bad-at OFFSET"
+ *                                     (nothing is stored: bounded memory)
  *   device_tool seq-send CID PORT SIZE...
  *                                     guest only: SOCK_SEQPACKET vsock client;
  *                                     per SIZE send one message and expect
@@ -13,6 +17,7 @@
  * vsock modes refuse to run outside a lab guest (VSK_LAB_GUEST=1): the
  * development machine's CID 2 is a real hypervisor. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,12 +133,44 @@ static int useq_echo(const char *path, int count)
 	return 0;
 }
 
+static int pattern_check(void)
+{
+	unsigned long long total = 0, bad = 0;
+	bool mismatch = false;
+
+	for (;;) {
+		ssize_t n = read(0, back, sizeof(back));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			perror("read");
+			return 1;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t i = 0; i < n; i++)
+			if (next_byte() != back[i] && !mismatch) {
+				mismatch = true;
+				bad = total + (unsigned long long)i;
+			}
+		total += (unsigned long long)n;
+	}
+	if (mismatch)
+		printf("%llu bad-at %llu\n", total, bad);
+	else
+		printf("%llu ok\n", total);
+	return mismatch;
+}
+
 int main(int argc, char **argv)
 {
 	const char *g = getenv("VSK_LAB_GUEST");
 
 	if (argc == 3 && !strcmp(argv[1], "pattern"))
 		return pattern(strtoull(argv[2], NULL, 10));
+	if (argc == 2 && !strcmp(argv[1], "pattern-check"))
+		return pattern_check();
 	if (argc == 4 && !strcmp(argv[1], "useq-echo"))
 		return useq_echo(argv[2], atoi(argv[3]));
 	if (argc >= 4 && !strcmp(argv[1], "seq-send")) {
@@ -144,6 +181,6 @@ int main(int argc, char **argv)
 		return seq_send((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10),
 				argc - 4, argv + 4);
 	}
-	fprintf(stderr, "usage: device_tool pattern BYTES | seq-send CID PORT SIZE... | useq-echo PATH COUNT\n");
+	fprintf(stderr, "usage: device_tool pattern BYTES | pattern-check | seq-send CID PORT SIZE... | useq-echo PATH COUNT\n");
 	return 2;
 }
