@@ -1,6 +1,6 @@
-/* device: the event loop of `vsk device`, its VMs and the vhost-user glue.
- * The transport itself is in device_conn.c (guest -> device) and
- * device_rx.c (device -> guest); see device.h for the shape.
+/* device: the event loop of `vsk device`, its VMs, the tx queue loop and
+ * the vhost-user glue.  The transport itself is in device_conn.c (guest ->
+ * device) and device_rx.c (device -> guest); see device.h for the shape.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -136,6 +136,90 @@ void dev_vm_broken(struct dev_vm *vm, unsigned qidx)
 	vm->st.drops++;
 	dev_vm_drop_conns(vm, false);
 	dev_backlog_clear(vm);
+}
+
+/* ----------------------------------------------------- the tx queue */
+
+static void tx_packet(struct dev_vm *vm, const uint8_t *hdr, const struct wire_virtio *h,
+		      const struct iovec *iov, unsigned n)
+{
+	struct dev_vm *sib;
+
+	if (h->src_cid != vm->cfg.cid) {
+		vm->st.drops++;
+		dev_logf(vm->dev, 1, "vm %u: dropped a packet with src_cid %llu", vm->cfg.cid,
+			 (unsigned long long)h->src_cid);
+		return;
+	}
+	if (h->type != WIRE_TYPE_STREAM && h->type != WIRE_TYPE_SEQPACKET) {
+		dev_send_rst_for(vm, h);
+		return;
+	}
+	if (h->dst_cid == VSK_CID_HOST) {
+		dev_host_packet(vm, h, iov, n);
+		return;
+	}
+	sib = dev_vm_by_cid(vm->dev, h->dst_cid);
+	if (sib == NULL || sib == vm || !dev_vm_same_group(vm, sib) ||
+	    (h->op == WIRE_OP_REQUEST && !dev_vm_rx_ready(sib))) {
+		if (h->op == WIRE_OP_REQUEST)
+			dev_logf(vm->dev, 1, "vm %u: %u:%u -> %llu:%u: no such CID in this VM's groups, RST",
+				 vm->cfg.cid, vm->cfg.cid, h->src_port, (unsigned long long)h->dst_cid,
+				 h->dst_port);
+		dev_send_rst_for(vm, h);
+		return;
+	}
+	vm->st.sibling++;
+	dev_send_copy(sib, hdr, iov, n, h->len);
+}
+
+void dev_tx_process(struct dev_vm *vm)
+{
+	struct dev *d = vm->dev;
+	struct vq *q = vm->q[DEV_QTX];
+	struct vq_elem *e = &d->txe;
+	int i;
+
+	if (q == NULL || !vm->ready[DEV_QTX])
+		return;
+	vm->tx_more = false;
+	vq_disable_notify(q);
+	for (i = 0; i < DEV_TX_BATCH; i++) {
+		uint8_t hdr[WIRE_VIRTIO_HDR_LEN];
+		struct iovec piov[VQ_MAX_IOV];
+		struct wire_virtio h;
+		unsigned pn;
+		int rc = vq_pop(q, e);
+
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			dev_vm_broken(vm, DEV_QTX);
+			goto out;
+		}
+		if (e->out_len < WIRE_VIRTIO_HDR_LEN ||
+		    vq_iov_to_buf(e->out, e->out_num, 0, hdr, sizeof(hdr)) != sizeof(hdr) ||
+		    wire_virtio_decode(hdr, sizeof(hdr), &h) < 0 ||
+		    h.len > e->out_len - WIRE_VIRTIO_HDR_LEN || h.len > DEV_MAX_TX_LEN) {
+			vm->st.drops++;
+			dev_logf(d, 1, "vm %u: malformed tx packet (%u bytes) dropped", vm->cfg.cid, e->out_len);
+		} else {
+			pn = dev_iov_slice(e->out, e->out_num, WIRE_VIRTIO_HDR_LEN, h.len, piov, VQ_MAX_IOV);
+			vm->st.pkts_tx++;
+			vm->st.bytes_tx += h.len;
+			dev_tap(d, hdr, piov, (int)pn);
+			tx_packet(vm, hdr, &h, piov, pn);
+		}
+		/* The packet may have stopped the queue (reset on error). */
+		if (!vm->ready[DEV_QTX])
+			goto out;
+		vq_push(q, e, 0);
+		vm->dirty[DEV_QTX] = true;
+	}
+	if (i == DEV_TX_BATCH || vq_enable_notify(q) == 1)
+		vm->tx_more = true;
+out:
+	dev_tx_flush_gathered(vm);
 }
 
 /* --------------------------------------------------------- vhost-user */

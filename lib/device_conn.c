@@ -1,6 +1,7 @@
-/* guest -> device: the tx queue, the connection table and the hybrid host
- * side (Unix sockets "<uds>_P" for guest-initiated connections, clients of
- * "<uds>" saying "CONNECT <port>\n" for host-initiated ones).
+/* guest -> device: tx packets for the host (the tx queue loop is in
+ * device.c), the connection table and the hybrid host side (Unix sockets
+ * "<uds>_P" for guest-initiated connections, clients of "<uds>" saying
+ * "CONNECT <port>\n" for host-initiated ones).
  *
  * Behaviour follows virtio spec 5.10 and what the Linux guest driver
  * expects: an RST answers anything for a connection we do not know (but
@@ -18,8 +19,6 @@
 #include <unistd.h>
 
 #include "device_int.h"
-
-#define DEV_MAX_TX_LEN (1024u * 1024u) /* larger RW payloads are malformed */
 
 /* ------------------------------------------------------------ the table */
 
@@ -117,6 +116,13 @@ void dev_conn_free(struct dev_conn *c)
 	}
 	free(c->pend);
 	c->pend = NULL;
+	if (c->tx_listed) {
+		/* The batch's end must not touch C (it waits in the graveyard). */
+		for (unsigned i = 0; i < vm->ntx_gathered; i++)
+			if (vm->tx_gathered[i] == c)
+				vm->tx_gathered[i] = NULL;
+		c->tx_listed = false;
+	}
 	/* Events for C may still be in this round's epoll batch: free later. */
 	c->ep.kind = EP_DEAD;
 	c->dnext = vm->dev->grave;
@@ -278,6 +284,47 @@ static void conn_host_gone(struct dev_conn *c, int err, const char *op)
 	conn_close_rst(c, why);
 }
 
+/* Remember C for the end of the tx batch: true, or false if the list is
+ * full (cannot happen: one entry per packet at most). */
+static bool tx_gather(struct dev_conn *c)
+{
+	struct dev_vm *vm = c->vm;
+
+	if (c->tx_listed)
+		return true;
+	if (vm->ntx_gathered >= DEV_TX_BATCH)
+		return false;
+	vm->tx_gathered[vm->ntx_gathered++] = c;
+	c->tx_listed = true;
+	return true;
+}
+
+/* End of a tx batch: send what each listed connection gathered, then the
+ * credit and shutdown work its packets put off. */
+void dev_tx_flush_gathered(struct dev_vm *vm)
+{
+	for (unsigned i = 0; i < vm->ntx_gathered; i++) {
+		struct dev_conn *c = vm->tx_gathered[i];
+		int rc;
+
+		if (c == NULL)
+			continue; /* freed during the batch */
+		vm->tx_gathered[i] = NULL;
+		c->tx_listed = false;
+		rc = c->pend_len > 0 ? pend_flush(c) : 0;
+		if (rc < 0) {
+			conn_host_gone(c, -rc, "write");
+			continue;
+		}
+		credit_maybe(c);
+		shutdown_check(c);
+		if (c->ep.kind == EP_DEAD)
+			continue;
+		dev_conn_update(c);
+	}
+	vm->ntx_gathered = 0;
+}
+
 static void from_guest(struct dev_conn *c, const struct wire_virtio *h, const struct iovec *iov, unsigned n)
 {
 	uint32_t len = h->len, inflight = c->rx_cnt - c->fwd_cnt;
@@ -298,6 +345,15 @@ static void from_guest(struct dev_conn *c, const struct wire_virtio *h, const st
 		return;
 	}
 	if (c->type == WIRE_TYPE_STREAM) {
+		/* Small payload: gather it, one send per connection after the
+		 * tx batch (dev_tx_flush_gathered) instead of one sendmsg per
+		 * packet.  fwd_cnt moves only when pend_flush() sends. */
+		if (len > 0 && len <= DEV_TX_GATHER && tx_gather(c)) {
+			if (pend_add_iov(c, iov, n, 0, len) < 0)
+				conn_close_rst(c, "guest -> host buffer over its limit");
+			return;
+		}
+		/* A larger one after gathered bytes goes behind them in pend. */
 		if (c->pend_len == 0 && len > 0) {
 			struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
 			ssize_t r;
@@ -477,8 +533,8 @@ static int reply_ok(struct dev_conn *c)
 
 /* ---------------------------------------------------- guest -> device */
 
-static void host_packet(struct dev_vm *vm, const struct wire_virtio *h, const struct iovec *iov,
-			unsigned n)
+void dev_host_packet(struct dev_vm *vm, const struct wire_virtio *h, const struct iovec *iov,
+		     unsigned n)
 {
 	struct dev_conn *c = conn_lookup(vm->dev, vm->cfg.cid, h->src_port, h->dst_port);
 
@@ -513,6 +569,10 @@ static void host_packet(struct dev_vm *vm, const struct wire_virtio *h, const st
 			 vm->cfg.cid, c->gport, c->hport);
 		break;
 	case WIRE_OP_RST:
+		/* Bytes gathered earlier in this batch would have been sent
+		 * before the RST without gathering: best effort, send them. */
+		if (c->tx_listed && c->pend_len > 0 && c->type == WIRE_TYPE_STREAM)
+			(void)pend_flush(c);
 		dev_logf(vm->dev, 1, "vm %u: %u:%u <-> host port %u: %s by guest (%llu bytes in, %llu out)",
 			 vm->cfg.cid, vm->cfg.cid, c->gport, c->hport,
 			 c->state == CS_WAIT_RESPONSE ? "refused" : "reset",
@@ -552,87 +612,9 @@ static void host_packet(struct dev_vm *vm, const struct wire_virtio *h, const st
 	}
 	if (dev_peer_credit(c) > 0)
 		c->stalled = false;
-	dev_conn_update(c);
-}
-
-static void tx_packet(struct dev_vm *vm, const uint8_t *hdr, const struct wire_virtio *h,
-		      const struct iovec *iov, unsigned n)
-{
-	struct dev_vm *sib;
-
-	if (h->src_cid != vm->cfg.cid) {
-		vm->st.drops++;
-		dev_logf(vm->dev, 1, "vm %u: dropped a packet with src_cid %llu", vm->cfg.cid,
-			 (unsigned long long)h->src_cid);
-		return;
-	}
-	if (h->type != WIRE_TYPE_STREAM && h->type != WIRE_TYPE_SEQPACKET) {
-		dev_send_rst_for(vm, h);
-		return;
-	}
-	if (h->dst_cid == VSK_CID_HOST) {
-		host_packet(vm, h, iov, n);
-		return;
-	}
-	sib = dev_vm_by_cid(vm->dev, h->dst_cid);
-	if (sib == NULL || sib == vm || !dev_vm_same_group(vm, sib) ||
-	    (h->op == WIRE_OP_REQUEST && !dev_vm_rx_ready(sib))) {
-		if (h->op == WIRE_OP_REQUEST)
-			dev_logf(vm->dev, 1, "vm %u: %u:%u -> %llu:%u: no such CID in this VM's groups, RST",
-				 vm->cfg.cid, vm->cfg.cid, h->src_port, (unsigned long long)h->dst_cid,
-				 h->dst_port);
-		dev_send_rst_for(vm, h);
-		return;
-	}
-	vm->st.sibling++;
-	dev_send_copy(sib, hdr, iov, n, h->len);
-}
-
-void dev_tx_process(struct dev_vm *vm)
-{
-	struct dev *d = vm->dev;
-	struct vq *q = vm->q[DEV_QTX];
-	struct vq_elem *e = &d->txe;
-	int i;
-
-	if (q == NULL || !vm->ready[DEV_QTX])
-		return;
-	vm->tx_more = false;
-	vq_disable_notify(q);
-	for (i = 0; i < DEV_TX_BATCH; i++) {
-		uint8_t hdr[WIRE_VIRTIO_HDR_LEN];
-		struct iovec piov[VQ_MAX_IOV];
-		struct wire_virtio h;
-		unsigned pn;
-		int rc = vq_pop(q, e);
-
-		if (rc == 0)
-			break;
-		if (rc < 0) {
-			dev_vm_broken(vm, DEV_QTX);
-			return;
-		}
-		if (e->out_len < WIRE_VIRTIO_HDR_LEN ||
-		    vq_iov_to_buf(e->out, e->out_num, 0, hdr, sizeof(hdr)) != sizeof(hdr) ||
-		    wire_virtio_decode(hdr, sizeof(hdr), &h) < 0 ||
-		    h.len > e->out_len - WIRE_VIRTIO_HDR_LEN || h.len > DEV_MAX_TX_LEN) {
-			vm->st.drops++;
-			dev_logf(d, 1, "vm %u: malformed tx packet (%u bytes) dropped", vm->cfg.cid, e->out_len);
-		} else {
-			pn = dev_iov_slice(e->out, e->out_num, WIRE_VIRTIO_HDR_LEN, h.len, piov, VQ_MAX_IOV);
-			vm->st.pkts_tx++;
-			vm->st.bytes_tx += h.len;
-			dev_tap(d, hdr, piov, (int)pn);
-			tx_packet(vm, hdr, &h, piov, pn);
-		}
-		/* The packet may have stopped the queue (reset on error). */
-		if (!vm->ready[DEV_QTX])
-			return;
-		vq_push(q, e, 0);
-		vm->dirty[DEV_QTX] = true;
-	}
-	if (i == DEV_TX_BATCH || vq_enable_notify(q) == 1)
-		vm->tx_more = true;
+	/* A listed connection is updated once, after the batch. */
+	if (!c->tx_listed)
+		dev_conn_update(c);
 }
 
 /* ------------------------------------------ host-initiated connections */

@@ -23,6 +23,9 @@
 
 #define DEV_MAX_PKT         (64u * 1024u)  /* payload per rx packet */
 #define DEV_TX_BATCH        256            /* tx chains per round and VM */
+#define DEV_MAX_TX_LEN      (1024u * 1024u) /* larger RW payloads are malformed */
+#define DEV_TX_GATHER       2048u          /* stream RW payloads up to this are
+                                            * gathered in pend, sent after the batch */
 #define DEV_PUMP_BATCH      16             /* rx packets per host fd wakeup */
 #define DEV_SCRATCH_ELEMS   96             /* rx chains for one seqpacket message
                                             * (the guest's 4 KiB buffers: 384 KiB) */
@@ -81,6 +84,7 @@ struct dev_conn {
 	bool shut_wr_done;
 	bool stalled;                    /* waiting for the guest's credit */
 	bool rx_wait;                    /* waiting for guest rx buffers */
+	bool tx_listed;                  /* in vm->tx_gathered this tx batch */
 
 	/* Credit: the guest's receive window and ours. */
 	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
@@ -114,6 +118,10 @@ struct dev_vm {
 	bool rx_starved;                 /* popped an empty rx ring */
 	bool rx_kicked;                  /* rx buffers arrived: retry waiters */
 	bool tx_more;                    /* tx work left over for next round */
+	/* Connections with small payloads gathered in pend during the current
+	 * tx batch (at most one entry per packet); NULL once freed. */
+	struct dev_conn *tx_gathered[DEV_TX_BATCH];
+	unsigned ntx_gathered;
 	bool reset_event;                /* TRANSPORT_RESET owed to the guest */
 	bool broken_logged;
 	struct dev_conn *conns;
@@ -145,6 +153,8 @@ struct dev {
 };
 
 /* device.c */
+/* Handle up to DEV_TX_BATCH chains of the VM's tx queue. */
+void dev_tx_process(struct dev_vm *vm);
 void dev_logf(struct dev *d, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int64_t dev_now_ms(void);
@@ -164,7 +174,10 @@ int dev_uds_port_path(const struct dev_vm *vm, uint32_t port, struct sockaddr_un
 int dev_uds_connect(int fd, const struct sockaddr_un *sun);
 
 /* device_conn.c: guest -> device, the connection table, host sockets */
-void dev_tx_process(struct dev_vm *vm);
+/* A guest packet for the host (dst_cid 2), from the tx queue. */
+void dev_host_packet(struct dev_vm *vm, const struct wire_virtio *h, const struct iovec *iov, unsigned n);
+/* End of a tx batch: send the small payloads gathered per connection. */
+void dev_tx_flush_gathered(struct dev_vm *vm);
 void dev_conn_event(struct dev_conn *c, uint32_t events);
 void dev_uds_accept(struct dev_vm *vm);
 void dev_vm_drop_conns(struct dev_vm *vm, bool rst);

@@ -374,6 +374,129 @@ static void test_shutdown_from_guest(void **state)
 	close(lfd);
 }
 
+/* A packet on the tx ring without a kick: several make one tx batch. */
+static void gqueue(struct fx *f, uint32_t sport, uint32_t dport, uint16_t op, uint32_t flags, const void *p,
+		   size_t len)
+{
+	struct wire_virtio h;
+
+	fg_hdr(&h, CID, sport, VSK_CID_HOST, dport, WIRE_TYPE_STREAM, op, (uint32_t)len, flags, GBUF, 0);
+	fg_tx(&f->g, &h, p, len);
+}
+
+/* LEN bytes from FD within about MS ms each read: the count read. */
+static size_t read_all(int fd, uint8_t *buf, size_t len, int ms)
+{
+	size_t got = 0;
+
+	for (int i = 0; i < 1000 && got < len; i++) {
+		ssize_t r = read_to(fd, buf + got, len - got, ms);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+static uint8_t pat(size_t i)
+{
+	return (uint8_t)(i * 7 + i / 251);
+}
+
+/* 40 small RW packets in one batch (4 KiB buffer): the host gets every
+ * byte in order, and the guest one CREDIT_UPDATE for all 4000 bytes (sent
+ * one by one, it would get one at 2100, past half the buffer). */
+static void test_small_rw_gathered(void **state)
+{
+	struct fx *f = *state;
+	int lfd = host_listen(f, 4060), fd = guest_connect(f, 1020, 4060, lfd);
+	static uint8_t data[4000], got[4000];
+	struct wire_virtio h;
+	unsigned updates = 0;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = pat(i);
+	(void)fg_tx_done(&f->g);
+	for (unsigned k = 0; k < 40; k++)
+		gqueue(f, 1020, 4060, WIRE_OP_RW, 0, data + k * 100, 100);
+	dev_vm_kick(f->vm, 1);
+	spin(f);
+	assert_int_equal(fg_tx_done(&f->g), 40);
+	assert_int_equal(read_all(fd, got, sizeof(got), 1000), sizeof(got));
+	assert_memory_equal(got, data, sizeof(data));
+	while (fg_rx_take(&f->g, &h, NULL, 0, NULL) == 1) {
+		assert_int_equal(h.op, WIRE_OP_CREDIT_UPDATE);
+		assert_int_equal(h.fwd_cnt, 4000);
+		assert_int_equal(h.buf_alloc, 4096);
+		updates++;
+	}
+	assert_int_equal(updates, 1);
+	close(fd);
+	close(lfd);
+}
+
+/* Small and large packets mixed in one batch keep their order; fwd_cnt
+ * counts exactly the bytes the host socket took. */
+static void test_small_large_order(void **state)
+{
+	struct fx *f = *state;
+	int lfd = host_listen(f, 4061), fd = guest_connect(f, 1021, 4061, lfd);
+	static const uint32_t sz[] = { 10, 2048, 3000, 1, 2049, 500, 65536, 7, 2048, 64 };
+	static uint8_t data[80000], got[80000];
+	struct wire_virtio h;
+	size_t total = 0;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = pat(i);
+	for (size_t k = 0; k < sizeof(sz) / sizeof(sz[0]); k++) {
+		gqueue(f, 1021, 4061, WIRE_OP_RW, 0, data + total, sz[k]);
+		total += sz[k];
+	}
+	assert_true(total <= sizeof(data));
+	dev_vm_kick(f->vm, 1);
+	spin(f);
+	/* Far below half of the 256 KiB buffer: no update owed yet. */
+	assert_int_equal(take(f, &h, NULL, 0), 0);
+	send_op(f, 1021, 4061, WIRE_OP_CREDIT_REQUEST, 0, NULL, 0);
+	assert_int_equal(take(f, &h, NULL, 0), 1);
+	assert_int_equal(h.op, WIRE_OP_CREDIT_UPDATE);
+	assert_int_equal(h.fwd_cnt, total);
+	assert_int_equal(read_all(fd, got, total, 1000), total);
+	assert_memory_equal(got, data, total);
+	close(fd);
+	close(lfd);
+}
+
+/* Gathered bytes go out before a SHUTDOWN or RST later in the same batch;
+ * the connection freed by the RST leaves nothing behind for the batch's
+ * end (ASan would see it). */
+static void test_small_rw_then_close(void **state)
+{
+	struct fx *f = *state;
+	int lfd = host_listen(f, 4062), fd1 = guest_connect(f, 1022, 4062, lfd);
+	int fd2 = guest_connect(f, 1023, 4062, lfd);
+	uint8_t got[16];
+
+	gqueue(f, 1022, 4062, WIRE_OP_RW, 0, "first ", 6);
+	gqueue(f, 1023, 4062, WIRE_OP_RW, 0, "second", 6);
+	gqueue(f, 1022, 4062, WIRE_OP_RW, 0, "bytes", 5);
+	gqueue(f, 1022, 4062, WIRE_OP_SHUTDOWN, WIRE_SHUTDOWN_SEND | WIRE_SHUTDOWN_RCV, NULL, 0);
+	gqueue(f, 1023, 4062, WIRE_OP_RST, 0, NULL, 0);
+	dev_vm_kick(f->vm, 1);
+	spin(f);
+	assert_int_equal(read_all(fd1, got, 11, 1000), 11);
+	assert_memory_equal(got, "first bytes", 11);
+	assert_int_equal(read_to(fd1, got, sizeof(got), 1000), 0); /* then EOF */
+	assert_int_equal(read_all(fd2, got, 6, 1000), 6);
+	assert_memory_equal(got, "second", 6);
+	expect_op(f, WIRE_OP_RST, 4062, 1022); /* completes the guest's close */
+	assert_int_equal(dev_vm_nconns(f->vm), 0);
+	close(fd1);
+	close(fd2);
+	close(lfd);
+}
+
 static void test_shutdown_from_host(void **state)
 {
 	struct fx *f = *state;
@@ -882,6 +1005,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_credit_update_sent, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_violation_rst, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_from_guest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_rw_gathered, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_small_large_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_rw_then_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_from_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spoofed_src_dropped, setup, teardown),
