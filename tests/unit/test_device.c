@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "helper_devtest.h"
 #include "device.h"
 #include "helper_fakeguest.h"
 #include "vsk.h"
@@ -27,30 +28,8 @@ struct fx {
 	struct dev *d;
 	struct dev_vm *vm;
 	struct fg g;
-	char log[16384];
-	size_t loglen;
+	struct dt_log lg;
 };
-
-static void logcb(void *arg, int level, const char *msg)
-{
-	struct fx *f = arg;
-	int n;
-
-	(void)level;
-	n = snprintf(f->log + f->loglen, sizeof(f->log) - f->loglen, "%s\n", msg);
-	if (n > 0 && (size_t)n < sizeof(f->log) - f->loglen)
-		f->loglen += (size_t)n;
-}
-
-static void vm_cfg(struct fx *f, struct dev_vm_cfg *c, uint32_t cid, const char *groups, uint32_t txbuf)
-{
-	memset(c, 0, sizeof(*c));
-	c->cid = cid;
-	snprintf(c->socket, sizeof(c->socket), "%s/v%u.sock", f->dir, cid);
-	snprintf(c->uds, sizeof(c->uds), "%s/u%u", f->dir, cid);
-	snprintf(c->groups, sizeof(c->groups), "%s", groups);
-	c->tx_buf = txbuf;
-}
 
 static void spin(struct fx *f)
 {
@@ -67,8 +46,8 @@ static int setup_txbuf(void **state, uint32_t txbuf)
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/vsk-devtest.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(dev_create(&f->d, logcb, f), 0);
-	vm_cfg(f, &c, CID, "", txbuf);
+	assert_int_equal(dev_create(&f->d, dt_log, &f->lg), 0);
+	dt_vm_cfg(f->dir, &c, CID, "", txbuf);
 	assert_int_equal(dev_add_vm(f->d, &c, &f->vm, err, sizeof(err)), 0);
 	assert_int_equal(fg_init(&f->g, 16u << 20), 0);
 	dev_vm_attach(f->vm, &f->g.q[0].q, &f->g.q[1].q, &f->g.q[2].q);
@@ -228,7 +207,7 @@ static void test_request_no_listener_rst(void **state)
 	send_op(f, 1001, 4051, WIRE_OP_REQUEST, 0, NULL, 0);
 	expect_op(f, WIRE_OP_RST, 4051, 1001);
 	assert_int_equal(dev_vm_nconns(f->vm), 0);
-	assert_non_null(strstr(f->log, "u4_4051"));
+	assert_non_null(strstr(f->lg.text, "u4_4051"));
 }
 
 static void test_rw_both_ways(void **state)
@@ -349,7 +328,7 @@ static void test_credit_violation_rst(void **state)
 	}
 	assert_true(rst);
 	assert_int_equal(dev_vm_nconns(f->vm), 0);
-	assert_non_null(strstr(f->log, "beyond its credit"));
+	assert_non_null(strstr(f->lg.text, "beyond its credit"));
 	close(fd);
 	close(lfd);
 }
@@ -580,7 +559,7 @@ static void test_broken_ring(void **state)
 	fg_tx_outside(&f->g);
 	dev_vm_kick(f->vm, 1);
 	spin(f);
-	assert_non_null(strstr(f->log, "malformed descriptor chain"));
+	assert_non_null(strstr(f->lg.text, "malformed descriptor chain"));
 	assert_int_equal(dev_vm_nconns(f->vm), 0);
 	assert_int_equal(read_to(fd, buf, sizeof(buf), 1000), 0); /* host end closed */
 	/* Later packets on the broken queue are not looked at. */
@@ -613,14 +592,14 @@ static void test_host_dies_mid_transfer(void **state)
 		dev_vm_kick(f->vm, 0);
 	}
 	if (rst)
-		fail_msg("RST while sending: %s", f->log);
+		fail_msg("RST while sending: %s", f->lg.text);
 	close(fd);
 	spin(f);
 	while (fg_rx_take(&f->g, &h, NULL, 0, NULL) == 1)
 		rst |= h.op == WIRE_OP_RST;
 	if (!rst)
-		fail_msg("no RST after the host left: %s", f->log);
-	assert_non_null(strstr(f->log, "write to host"));
+		fail_msg("no RST after the host left: %s", f->lg.text);
+	assert_non_null(strstr(f->lg.text, "write to host"));
 	assert_int_equal(dev_vm_nconns(f->vm), 0);
 	close(lfd);
 }
@@ -770,8 +749,8 @@ static void test_h2g_bad_clients(void **state)
 	spin(f);
 	assert_int_equal(take(f, &h, NULL, 0), 0); /* the guest saw none of it */
 	assert_int_equal(dev_vm_nconns(f->vm), 0);
-	assert_non_null(strstr(f->log, "closed before its CONNECT line"));
-	assert_non_null(strstr(f->log, "too long"));
+	assert_non_null(strstr(f->lg.text, "closed before its CONNECT line"));
+	assert_non_null(strstr(f->lg.text, "too long"));
 	/* And a good one still works. */
 	fd = host_client(f);
 	assert_int_equal(write(fd, "CONNECT 5002\n", 13), 13);
@@ -790,7 +769,7 @@ static void test_h2g_before_driver(void **state)
 	assert_int_equal(write(fd, "CONNECT 5000\n", 13), 13);
 	spin(f);
 	assert_true(closed_by_device(fd));
-	assert_non_null(strstr(f->log, "driver is not up"));
+	assert_non_null(strstr(f->lg.text, "driver is not up"));
 	close(fd);
 }
 
@@ -827,9 +806,9 @@ static void test_siblings(void **state)
 	char err[256];
 
 	/* VM 4 is in "default"; put 5 there too, 6 elsewhere. */
-	vm_cfg(f, &c, 5, "x+default", 0);
+	dt_vm_cfg(f->dir, &c, 5, "x+default", 0);
 	assert_int_equal(dev_add_vm(f->d, &c, &v5, err, sizeof(err)), 0);
-	vm_cfg(f, &c, 6, "other", 0);
+	dt_vm_cfg(f->dir, &c, 6, "other", 0);
 	assert_int_equal(dev_add_vm(f->d, &c, &v6, err, sizeof(err)), 0);
 	assert_int_equal(fg_init(&g5, 8u << 20), 0);
 	assert_int_equal(fg_init(&g6, 8u << 20), 0);
@@ -906,7 +885,7 @@ static void test_vhost_garbage_then_served(void **state)
 	char err[256];
 	int fd;
 
-	vm_cfg(f, &c, 7, "", 0);
+	dt_vm_cfg(f->dir, &c, 7, "", 0);
 	assert_int_equal(dev_add_vm(f->d, &c, &v7, err, sizeof(err)), 0);
 	fd = vu_client(c.socket);
 	memset(junk, 0xff, sizeof(junk)); /* request ~0, size 4 GiB */
@@ -914,7 +893,7 @@ static void test_vhost_garbage_then_served(void **state)
 	spin(f);
 	assert_true(closed_by_device(fd));
 	close(fd);
-	assert_non_null(strstr(f->log, "vm 7: QEMU disconnected"));
+	assert_non_null(strstr(f->lg.text, "vm 7: QEMU disconnected"));
 	/* VHOST_USER_GET_FEATURES (1), version 1, no payload: answered. */
 	fd = vu_client(c.socket);
 	wire_st32(msg, 1);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "helper_devtest.h"
 #include "device.h"
 #include "device_int.h"
 #include "helper_fakeguest.h"
@@ -37,29 +38,8 @@ struct fx {
 	struct dev *d;
 	struct dev_vm *vm4, *vm5, *vm6;
 	struct fg g4, g5, g6;
-	char log[16384];
-	size_t loglen;
+	struct dt_log lg;
 };
-
-static void logcb(void *arg, int level, const char *msg)
-{
-	struct fx *f = arg;
-	int n;
-
-	(void)level;
-	n = snprintf(f->log + f->loglen, sizeof(f->log) - f->loglen, "%s\n", msg);
-	if (n > 0 && (size_t)n < sizeof(f->log) - f->loglen)
-		f->loglen += (size_t)n;
-}
-
-static void vm_cfg(const char *dir, struct dev_vm_cfg *c, uint32_t cid, const char *groups)
-{
-	memset(c, 0, sizeof(*c));
-	c->cid = cid;
-	snprintf(c->socket, sizeof(c->socket), "%s/v%u.sock", dir, cid);
-	snprintf(c->uds, sizeof(c->uds), "%s/u%u", dir, cid);
-	snprintf(c->groups, sizeof(c->groups), "%s", groups);
-}
 
 static void spin(struct fx *f)
 {
@@ -91,12 +71,12 @@ static int setup(void **state)
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/vsk-devsec.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(dev_create(&f->d, logcb, f), 0);
-	vm_cfg(f->dir, &c, 4, "lab");
+	assert_int_equal(dev_create(&f->d, dt_log, &f->lg), 0);
+	dt_vm_cfg(f->dir, &c, 4, "lab", 0);
 	assert_int_equal(dev_add_vm(f->d, &c, &f->vm4, err, sizeof(err)), 0);
-	vm_cfg(f->dir, &c, 5, "x+lab");
+	dt_vm_cfg(f->dir, &c, 5, "x+lab", 0);
 	assert_int_equal(dev_add_vm(f->d, &c, &f->vm5, err, sizeof(err)), 0);
-	vm_cfg(f->dir, &c, 6, "lab2+la");
+	dt_vm_cfg(f->dir, &c, 6, "lab2+la", 0);
 	assert_int_equal(dev_add_vm(f->d, &c, &f->vm6, err, sizeof(err)), 0);
 	guest_up(f, &f->g4, f->vm4);
 	guest_up(f, &f->g5, f->vm5);
@@ -391,12 +371,12 @@ static void test_crafted_tx_chains(void **state)
 	for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++) {
 		char what[64];
 
-		f->loglen = 0;
-		f->log[0] = '\0';
+		f->lg.len = 0;
+		f->lg.text[0] = '\0';
 		tx_chain(f, chains[i]);
 		snprintf(what, sizeof(what), "chain %zu", i);
-		if (strstr(f->log, "malformed descriptor chain on the tx queue") == NULL)
-			fail_msg("%s: no 'malformed descriptor chain' log line: %s", what, f->log);
+		if (strstr(f->lg.text, "malformed descriptor chain on the tx queue") == NULL)
+			fail_msg("%s: no 'malformed descriptor chain' log line: %s", what, f->lg.text);
 		assert_int_equal(try_accept(lfd), -1);
 		assert_int_equal(dev_vm_nconns(f->vm4), 0);
 		/* The canary zone holds REQUESTs: not read (no connection
@@ -493,7 +473,7 @@ static void test_socket_mode(void **state)
 	assert_int_equal(mode_of(path), 0600);
 	assert_int_equal(dev_set_socket_mode(f->d, 01000), -EINVAL);
 	assert_int_equal(dev_set_socket_mode(f->d, 0660), 0);
-	vm_cfg(f->dir, &c, 7, "");
+	dt_vm_cfg(f->dir, &c, 7, "", 0);
 	assert_int_equal(dev_add_vm(f->d, &c, NULL, err, sizeof(err)), 0);
 	assert_int_equal(mode_of(c.socket), 0660);
 	assert_int_equal(mode_of(c.uds), 0660);
@@ -508,11 +488,11 @@ static void test_stale_files(void **state)
 	int fd, lfd;
 
 	/* A socket file nobody listens on: replaced. */
-	vm_cfg(f->dir, &c, 8, "");
+	dt_vm_cfg(f->dir, &c, 8, "", 0);
 	close(listen_at(c.socket, SOCK_STREAM));
 	assert_int_equal(dev_add_vm(f->d, &c, NULL, err, sizeof(err)), 0);
 	/* A regular file: left alone, with its bytes. */
-	vm_cfg(f->dir, &c, 9, "");
+	dt_vm_cfg(f->dir, &c, 9, "", 0);
 	fd = open(c.uds, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "precious", 8), 8);
@@ -524,7 +504,7 @@ static void test_stale_files(void **state)
 	close(fd);
 	assert_int_equal(access(c.socket, F_OK), -1); /* the half-made VM cleaned up */
 	/* A symlink (to a stale socket): neither it nor its target replaced. */
-	vm_cfg(f->dir, &c, 10, "");
+	dt_vm_cfg(f->dir, &c, 10, "", 0);
 	snprintf(other, sizeof(other), "%s/elsewhere", f->dir);
 	close(listen_at(other, SOCK_STREAM));
 	assert_int_equal(symlink(other, c.socket), 0);
@@ -537,7 +517,7 @@ static void test_stale_files(void **state)
 		assert_true(S_ISLNK(st.st_mode));
 	}
 	/* A live socket (another device): not stolen. */
-	vm_cfg(f->dir, &c, 11, "");
+	dt_vm_cfg(f->dir, &c, 11, "", 0);
 	lfd = listen_at(c.uds, SOCK_STREAM);
 	assert_int_equal(dev_add_vm(f->d, &c, NULL, err, sizeof(err)), -EADDRINUSE);
 	close(lfd);
@@ -552,7 +532,7 @@ static void test_world_writable_dir(void **state)
 	snprintf(sub, sizeof(sub), "%s/open", f->dir);
 	assert_int_equal(mkdir(sub, 0700), 0);
 	assert_int_equal(chmod(sub, 0777), 0);
-	vm_cfg(sub, &c, 12, "");
+	dt_vm_cfg(sub, &c, 12, "", 0);
 	assert_int_equal(dev_add_vm(f->d, &c, NULL, err, sizeof(err)), -EPERM);
 	assert_non_null(strstr(err, "writable by every user"));
 	/* Sticky (like /tmp): others cannot remove our files; accepted. */
@@ -577,7 +557,7 @@ static void test_uds_port_symlink(void **state)
 	assert_int_equal(take(f, &f->g4, &h), 1);
 	assert_int_equal(h.op, WIRE_OP_RST);
 	assert_int_equal(try_accept(lfd), -1);
-	assert_non_null(strstr(f->log, "is a symlink: not followed"));
+	assert_non_null(strstr(f->lg.text, "is a symlink: not followed"));
 	/* A regular file there is no socket either. */
 	assert_int_equal(unlink(link), 0);
 	fd = open(link, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -621,7 +601,7 @@ static void test_port_paths(void **state)
 		assert_null(strstr(sun.sun_path + dirlen, ".."));
 	}
 	/* The longest uds-path the config accepts still fits every port... */
-	vm_cfg(f->dir, &c, 13, "");
+	dt_vm_cfg(f->dir, &c, 13, "", 0);
 	memset(c.uds, 'a', 96);
 	c.uds[0] = '/';
 	c.uds[96] = '\0';
