@@ -1,7 +1,7 @@
 # vsk - AF_VSOCK toolkit.  GNU make.
 #
 # Sources are picked up by wildcard so each module/command is one file:
-#   lib/*.c        -> libvsk.a, libvsk.so (public header lib/vsk.h)
+#   lib/*.c lib/*/*.c -> libvsk.a, libvsk.so (public header lib/vsk.h)
 #   src/*.c        -> vsk (src/main.c holds the command table)
 #   tests/unit/test_*.c -> one cmocka binary each, linked with libvsk.a
 
@@ -33,7 +33,7 @@ B           ?= build
 LIBA        ?= libvsk.a
 VSKBIN      ?= vsk
 SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LIB_SRCS    := $(sort $(wildcard lib/*.c))
+LIB_SRCS    := $(sort $(wildcard lib/*.c lib/*/*.c))
 CLI_SRCS    := $(sort $(wildcard src/*.c))
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_HELP   := $(sort $(wildcard tests/unit/helper_*.c))

@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "device.h"
+#include "device/device.h"
 #include "device_datapath.h"
 #include "virtq.h"
 #include "vsk.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "device.h"
+#include "device/device.h"
 
 static const char usage_text[] =
 	"usage: vsk device [-v] [--pcap FILE] [--socket-mode MODE] --guest-cid N --socket PATH --uds-path PATH\n"

@@ -40,7 +40,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "device.h"
+#include "device/device.h"
 #include "helper_fakeguest.h"
 #include "vsk.h"
 #include "wire.h"

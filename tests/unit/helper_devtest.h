@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "device.h"
+#include "device/device.h"
 
 struct dt_log {
 	char text[16384]; /* every line the device logged, truncated when full */

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "helper_devtest.h"
-#include "device.h"
+#include "device/device.h"
 #include "helper_fakeguest.h"
 #include "vsk.h"
 #include "wire.h"

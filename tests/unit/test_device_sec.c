@@ -20,8 +20,8 @@
 #include <cmocka.h>
 
 #include "helper_devtest.h"
-#include "device.h"
-#include "device_int.h"
+#include "device/dev_hostsock.h"
+#include "device/device.h"
 #include "helper_fakeguest.h"
 #include "vsk.h"
 #include "wire.h"
@@ -585,13 +585,14 @@ static void test_port_paths(void **state)
 	struct fx *f = *state;
 	struct sockaddr_un sun;
 	struct dev_vm_cfg c;
-	char want[128], err[256];
+	char want[128], err[256], uds[128];
 	size_t dirlen = strlen(f->dir);
 
+	snprintf(uds, sizeof(uds), "%s/u4", f->dir);
 	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
 		const char *tail;
 
-		assert_int_equal(dev_uds_port_path(f->vm4, ports[i], &sun), 0);
+		assert_int_equal(hostsock_port_path(uds, ports[i], &sun), 0);
 		snprintf(want, sizeof(want), "%s/u4_%u", f->dir, ports[i]);
 		assert_string_equal(sun.sun_path, want);
 		/* Same directory, and nothing after "_" but digits. */

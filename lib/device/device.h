@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/un.h>
 
+#include "dev_log.h"
 #include "virtq.h"
 
 #define DEV_MAX_VMS       64
@@ -69,8 +70,6 @@ struct dev_stats {
 	uint64_t drops;        /* packets dropped: spoofed, malformed, over limits */
 	uint64_t sibling;      /* packets switched between sibling VMs */
 };
-
-typedef void (*dev_log_fn)(void *arg, int level, const char *msg);
 
 struct dev;
 struct dev_vm;

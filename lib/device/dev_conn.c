@@ -1,0 +1,606 @@
+/* device connections: the state machine of one connection (see
+ * dev_conn.h).  Behaviour follows virtio spec 5.10 and what the Linux
+ * guest driver expects: an RST answers anything for a connection we do not
+ * know (but never an RST), a SHUTDOWN with both flags is answered with RST
+ * once our side is flushed, credit is checked on every RW. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dev_conn_int.h"
+#include "dev_hostsock.h"
+#include "dev_log.h"
+#include "dev_rxq.h"
+#include "device.h"
+
+#define DEV_TX_GATHER    2048u /* stream RW payloads up to this are gathered
+                                * in pend, sent after the tx batch */
+#define DEV_HANDSHAKE_MS 5000
+#define DEV_RESPONSE_MS  5000
+#define DEV_RETRY_MS     20
+#define DEV_RETRIES      50
+
+_Static_assert(offsetof(struct dev_conn, e) == 0, "the table entry comes first");
+
+struct dev_conn *conn_of(struct dev_centry *e)
+{
+	return (struct dev_conn *)(void *)e;
+}
+
+bool conn_is_dead(const struct dev_conn *c)
+{
+	return c->e.dead;
+}
+
+static const char *tname(uint16_t type)
+{
+	return type == WIRE_TYPE_SEQPACKET ? "seqpacket" : "stream";
+}
+
+static struct dev_conn *conn_new(struct dev_vmctx *v, uint16_t type)
+{
+	struct dev_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	if (conntab_insert(v->tab, &c->e) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->v = v;
+	c->type = type;
+	c->ep = (struct dev_ep){ .kind = EP_CONN, .fd = -1, .vm = v->vm, .obj = c };
+	c->cr.buf_alloc = v->buf_alloc;
+	return c;
+}
+
+/* Our side is done: out of every list and the poll set, host socket
+ * closed.  The memory stays until conn_free(). */
+static int conn_close(struct dev_conn *c)
+{
+	conntab_retire(c->v->tab, &c->e);
+	dev_ep_del(c->v->epfd, &c->ep);
+	if (c->ep.fd >= 0) {
+		close(c->ep.fd);
+		c->ep.fd = -1;
+	}
+	pend_release(&c->pend);
+	return DEV_CLOSED;
+}
+
+void conn_free(struct dev_conn *c)
+{
+	free(c);
+}
+
+/* The poll interest C's state asks for. */
+static void conn_update(struct dev_conn *c)
+{
+	uint32_t ev = 0;
+
+	if (c->e.dead || c->ep.fd < 0)
+		return;
+	if (c->state == CS_HANDSHAKE) {
+		ev = EPOLLIN;
+	} else if (c->state == CS_ESTABLISHED) {
+		if (!c->host_eof && !c->guest_no_rcv && !c->e.waiting && credit_peer_room(&c->cr) > 0)
+			ev |= EPOLLIN;
+		if (!pend_empty(&c->pend))
+			ev |= EPOLLOUT;
+	}
+	/* Nothing wanted: out of the set, so a hangup cannot spin the loop. */
+	dev_ep_set(c->v->epfd, &c->ep, ev);
+}
+
+/* A payload-less packet of C to the guest; it also advertises our credit. */
+static void conn_ctl(struct dev_conn *c, uint16_t op, uint32_t flags)
+{
+	struct wire_virtio h;
+
+	conn_hdr(c, op, flags, &h);
+	c->cr.fwd_adv = c->cr.fwd_cnt;
+	rxq_send_ctl(c->v->rxq, &h);
+}
+
+/* Full close, our side flushed: RST completes the guest's close. */
+static int conn_close_rst(struct dev_conn *c, const char *why)
+{
+	dev_logf(c->v->log, 1, "vm %u: %u:%u <-> host port %u: %s (%llu bytes in, %llu out)",
+		 c->v->cid, c->v->cid, c->e.gport, c->e.hport, why,
+		 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+	conn_ctl(c, WIRE_OP_RST, 0);
+	return conn_close(c);
+}
+
+static int conn_host_gone(struct dev_conn *c, int err, const char *op)
+{
+	char why[96];
+
+	snprintf(why, sizeof(why), "%s to host: %s, RST to guest", op, strerror(err));
+	return conn_close_rst(c, why);
+}
+
+static void credit_maybe(struct dev_conn *c)
+{
+	if (c->state == CS_ESTABLISHED && credit_update_due(&c->cr))
+		conn_ctl(c, WIRE_OP_CREDIT_UPDATE, 0);
+}
+
+static int flush_pend(struct dev_conn *c)
+{
+	return pend_flush(&c->pend, c->ep.fd, c->type == WIRE_TYPE_SEQPACKET, &c->cr.fwd_cnt);
+}
+
+/* After the guest's SHUTDOWN or a flush: finish what the flags ask for. */
+static int shutdown_check(struct dev_conn *c)
+{
+	if (!pend_empty(&c->pend) || c->state != CS_ESTABLISHED)
+		return DEV_OPEN;
+	if (c->guest_no_send && c->guest_no_rcv)
+		return conn_close_rst(c, "closed by guest");
+	if (c->guest_no_send && !c->shut_wr_done) {
+		shutdown(c->ep.fd, SHUT_WR);
+		c->shut_wr_done = true;
+	}
+	return DEV_OPEN;
+}
+
+/* ------------------------------------------------- guest -> host bytes */
+
+/* Remember C for the end of the tx batch: true, or false if the list is
+ * full (cannot happen: one entry per packet at most). */
+static bool tx_gather(struct dev_conn *c)
+{
+	struct dev_vmctx *v = c->v;
+
+	if (c->tx_listed)
+		return true;
+	if (v->ngathered >= DEV_TX_BATCH)
+		return false;
+	v->gathered[v->ngathered++] = c;
+	c->tx_listed = true;
+	return true;
+}
+
+int conn_batch_end(struct dev_conn *c)
+{
+	int rc;
+
+	c->tx_listed = false;
+	if (c->e.dead)
+		return DEV_CLOSED;
+	rc = pend_empty(&c->pend) ? 0 : flush_pend(c);
+	if (rc < 0)
+		return conn_host_gone(c, -rc, "write");
+	credit_maybe(c);
+	if (shutdown_check(c) == DEV_CLOSED)
+		return DEV_CLOSED;
+	conn_update(c);
+	return DEV_OPEN;
+}
+
+/* Send IOV[N] without blocking: bytes sent, or -errno (-EAGAIN: the host
+ * socket is full). */
+static ssize_t send_now(struct dev_conn *c, const struct iovec *iov, unsigned n)
+{
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
+	ssize_t r;
+
+	do
+		r = sendmsg(c->ep.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
+static int from_guest(struct dev_conn *c, const struct wire_virtio *h, const struct iovec *iov, unsigned n)
+{
+	uint32_t len = h->len, limit = c->cr.buf_alloc * 2 + 4096;
+	int rc = 0;
+
+	if (!credit_guest_may_send(&c->cr, len)) {
+		dev_logf(c->v->log, 0, "vm %u: %u:%u -> host port %u: guest sent %u bytes beyond its credit, RST",
+			 c->v->cid, c->v->cid, c->e.gport, c->e.hport, len);
+		c->v->st->drops++;
+		return conn_close_rst(c, "credit violation");
+	}
+	c->cr.rx_cnt += len;
+	c->bytes_in += len;
+	if (c->guest_no_send || c->shut_wr_done) {
+		c->cr.fwd_cnt += len; /* after its own SHUTDOWN: discard */
+		return DEV_OPEN;
+	}
+	if (c->type == WIRE_TYPE_STREAM) {
+		size_t off = 0;
+
+		/* Small payload: gather it, one send per connection after the
+		 * tx batch (conn_batch_end) instead of one sendmsg per packet.
+		 * fwd_cnt moves only when the bytes are sent. */
+		if (len > 0 && len <= DEV_TX_GATHER && tx_gather(c)) {
+			if (pend_add(&c->pend, iov, n, 0, len, limit) < 0)
+				return conn_close_rst(c, "guest -> host buffer over its limit");
+			return DEV_OPEN;
+		}
+		/* A larger one after gathered bytes goes behind them in pend. */
+		if (pend_empty(&c->pend) && len > 0) {
+			ssize_t r = send_now(c, iov, n);
+
+			if (r < 0 && r != -EAGAIN)
+				return conn_host_gone(c, (int)-r, "write");
+			off = r > 0 ? (size_t)r : 0;
+			c->cr.fwd_cnt += (uint32_t)off;
+		}
+		if (off < len)
+			rc = pend_add(&c->pend, iov, n, off, (uint32_t)(len - off), limit);
+	} else {
+		bool eom = h->flags & WIRE_SEQ_EOM;
+
+		if (!c->pend.seq_open && pend_empty(&c->pend) && eom) {
+			ssize_t r = send_now(c, iov, n);
+
+			/* A Unix SEQPACKET send is all or nothing. */
+			if (r >= 0) {
+				c->cr.fwd_cnt += len;
+				credit_maybe(c);
+				return DEV_OPEN;
+			}
+			if (r != -EAGAIN)
+				return conn_host_gone(c, (int)-r, "send");
+		}
+		rc = pend_seq_add(&c->pend, iov, n, len, eom, limit);
+	}
+	if (rc < 0)
+		return conn_close_rst(c, "guest -> host buffer over its limit");
+	rc = flush_pend(c);
+	if (rc < 0)
+		return conn_host_gone(c, -rc, "write");
+	credit_maybe(c);
+	return DEV_OPEN;
+}
+
+/* ------------------------------------------- guest-initiated connections */
+
+/* 0 = connected, -EAGAIN = listener backlog full (retry), else -errno. */
+static int host_connect(struct dev_conn *c)
+{
+	struct dev_vmctx *v = c->v;
+	struct sockaddr_un sun;
+	int rc = hostsock_port_path(v->uds, c->e.hport, &sun);
+
+	if (rc < 0)
+		return rc;
+	if (c->ep.fd < 0) {
+		int berr, fd = hostsock_open(c->type == WIRE_TYPE_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM,
+					     v->cid, c->e.gport, v->nonce++, c->cr.buf_alloc, &berr);
+
+		if (fd < 0)
+			return fd;
+		if (berr != 0)
+			dev_logf(v->log, 1, "vm %u: bind of the peer name: %s", v->cid, strerror(berr));
+		c->ep.fd = fd;
+	}
+	rc = hostsock_connect_nofollow(c->ep.fd, &sun);
+	if (rc == -ELOOP)
+		dev_logf(v->log, 0, "vm %u: %s is a symlink: not followed, RST to guest port %u", v->cid,
+			 sun.sun_path, c->e.gport);
+	return rc;
+}
+
+static void established(struct dev_conn *c)
+{
+	c->state = CS_ESTABLISHED;
+	conntab_set_deadline(c->v->tab, &c->e, 0);
+	c->v->st->conns++;
+}
+
+static int connect_done(struct dev_conn *c, int rc)
+{
+	struct dev_vmctx *v = c->v;
+
+	if (rc == -EAGAIN && c->retries++ < DEV_RETRIES) {
+		c->state = CS_CONNECTING;
+		conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_RETRY_MS);
+		return DEV_OPEN;
+	}
+	if (rc < 0) {
+		dev_logf(v->log, 1, "vm %u: %u:%u -> host port %u: connect %s_%u: %s, RST to guest",
+			 v->cid, v->cid, c->e.gport, c->e.hport, v->uds, c->e.hport, strerror(-rc));
+		conn_ctl(c, WIRE_OP_RST, 0);
+		return conn_close(c);
+	}
+	established(c);
+	dev_logf(v->log, 1, "vm %u: %u:%u -> host port %u: connected to %s_%u (%s)", v->cid, v->cid,
+		 c->e.gport, c->e.hport, v->uds, c->e.hport, tname(c->type));
+	conn_ctl(c, WIRE_OP_RESPONSE, 0);
+	conn_update(c);
+	return DEV_OPEN;
+}
+
+static int guest_request(struct dev_vmctx *v, const struct wire_virtio *h)
+{
+	struct dev_conn *c = conn_new(v, h->type);
+
+	if (c == NULL) {
+		dev_logf(v->log, 0, "vm %u: connection limit (%d) reached, RST", v->cid, DEV_MAX_CONNS_VM);
+		rxq_send_rst_for(v->rxq, h);
+		return DEV_CLOSED;
+	}
+	c->e.gport = h->src_port;
+	c->e.hport = h->dst_port;
+	credit_from_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
+	c->state = CS_CONNECTING;
+	conntab_hash(v->tab, &c->e);
+	return connect_done(c, host_connect(c));
+}
+
+/* ---------------------------------------------------- guest -> device */
+
+int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const struct iovec *iov, unsigned n)
+{
+	struct dev_centry *e = conntab_lookup(v->tab, h->src_port, h->dst_port);
+	struct dev_conn *c;
+
+	if (e == NULL) {
+		if (h->op == WIRE_OP_REQUEST)
+			return guest_request(v, h);
+		rxq_send_rst_for(v->rxq, h);
+		return DEV_CLOSED;
+	}
+	c = conn_of(e);
+	credit_from_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
+	if (h->type != c->type)
+		return conn_close_rst(c, "packet of the wrong type");
+	switch (h->op) {
+	case WIRE_OP_REQUEST:
+		return conn_close_rst(c, "duplicate REQUEST");
+	case WIRE_OP_RESPONSE:
+		if (c->state != CS_WAIT_RESPONSE)
+			return conn_close_rst(c, "unexpected RESPONSE");
+		if (hostsock_reply_ok(c->ep.fd, c->e.hport) < 0)
+			return conn_close_rst(c, "host client gone before OK");
+		established(c);
+		dev_logf(v->log, 1, "vm %u: host client -> %u:%u: connected (host port %u)", v->cid, v->cid,
+			 c->e.gport, c->e.hport);
+		break;
+	case WIRE_OP_RST:
+		/* Bytes gathered earlier in this batch would have been sent
+		 * before the RST without gathering: best effort, send them. */
+		if (c->tx_listed && !pend_empty(&c->pend) && c->type == WIRE_TYPE_STREAM)
+			(void)flush_pend(c);
+		dev_logf(v->log, 1, "vm %u: %u:%u <-> host port %u: %s by guest (%llu bytes in, %llu out)",
+			 v->cid, v->cid, c->e.gport, c->e.hport,
+			 c->state == CS_WAIT_RESPONSE ? "refused" : "reset",
+			 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+		return conn_close(c);
+	case WIRE_OP_SHUTDOWN:
+		if (h->flags & WIRE_SHUTDOWN_SEND)
+			c->guest_no_send = true;
+		if (h->flags & WIRE_SHUTDOWN_RCV)
+			c->guest_no_rcv = true;
+		if (shutdown_check(c) == DEV_CLOSED)
+			return DEV_CLOSED;
+		break;
+	case WIRE_OP_RW:
+		if (c->state != CS_ESTABLISHED)
+			return conn_close_rst(c, "data before the connection was up");
+		if (from_guest(c, h, iov, n) == DEV_CLOSED || shutdown_check(c) == DEV_CLOSED)
+			return DEV_CLOSED;
+		break;
+	case WIRE_OP_CREDIT_UPDATE:
+		break; /* credit taken above */
+	case WIRE_OP_CREDIT_REQUEST:
+		if (c->state == CS_ESTABLISHED)
+			conn_ctl(c, WIRE_OP_CREDIT_UPDATE, 0);
+		break;
+	default:
+		v->st->drops++;
+		break;
+	}
+	if (credit_peer_room(&c->cr) > 0)
+		c->stalled = false;
+	/* A listed connection is updated once, after the batch. */
+	if (!c->tx_listed)
+		conn_update(c);
+	return DEV_OPEN;
+}
+
+/* ------------------------------------------ host-initiated connections */
+
+void conn_host_accept(struct dev_vmctx *v, int fd)
+{
+	struct dev_conn *c;
+
+	if (!rxq_usable(v->rxq)) {
+		dev_logf(v->log, 0, "vm %u: host client on %s closed: the guest's vsock driver is not up", v->cid,
+			 v->uds);
+		close(fd);
+		return;
+	}
+	c = conn_new(v, WIRE_TYPE_STREAM);
+	if (c == NULL) {
+		dev_logf(v->log, 0, "vm %u: host client closed: connection limit reached", v->cid);
+		close(fd);
+		return;
+	}
+	c->host_initiated = true;
+	c->state = CS_HANDSHAKE;
+	c->ep.fd = fd;
+	hostsock_sndbuf(fd, c->cr.buf_alloc);
+	conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_HANDSHAKE_MS);
+	conn_update(c);
+}
+
+static int handshake_read(struct dev_conn *c)
+{
+	struct dev_vmctx *v = c->v;
+	uint32_t port;
+	int rc = hostsock_read_line(c->ep.fd, c->line, &c->line_len, sizeof(c->line));
+
+	if (rc == 0)
+		return DEV_OPEN;
+	if (rc == -ECONNRESET) {
+		dev_logf(v->log, 0, "vm %u: host client on %s closed before its CONNECT line", v->cid, v->uds);
+		return conn_close(c);
+	}
+	if (rc == -EMSGSIZE) {
+		dev_logf(v->log, 0, "vm %u: host client on %s: CONNECT line too long, closed", v->cid, v->uds);
+		return conn_close(c);
+	}
+	if (vsk_hybrid_parse_connect(c->line, c->line_len, &port) < 0) {
+		dev_logf(v->log, 0, "vm %u: host client on %s: not a CONNECT line: \"%.*s\", closed", v->cid,
+			 v->uds, (int)strcspn(c->line, "\r\n"), c->line);
+		return conn_close(c);
+	}
+	if (!rxq_usable(v->rxq)) {
+		dev_logf(v->log, 0, "vm %u: host client for port %u closed: the guest's vsock driver is not up",
+			 v->cid, port);
+		return conn_close(c);
+	}
+	c->e.gport = port;
+	c->e.hport = conntab_alloc_hport(v->tab, port);
+	conntab_hash(v->tab, &c->e);
+	c->state = CS_WAIT_RESPONSE;
+	conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_RESPONSE_MS);
+	conn_update(c);
+	conn_ctl(c, WIRE_OP_REQUEST, 0);
+	return DEV_OPEN;
+}
+
+/* ---------------------------------------------------- host -> guest */
+
+static void rx_wait(struct dev_conn *c)
+{
+	if (!c->e.waiting) {
+		conntab_set_waiting(c->v->tab, &c->e, true);
+		c->v->st->stalls++;
+	}
+	conn_update(c);
+}
+
+/* Move host bytes into guest rx buffers while credit and buffers last. */
+static int conn_pump(struct dev_conn *c)
+{
+	struct dev_vmctx *v = c->v;
+
+	for (int i = 0; i < DEV_PUMP_BATCH; i++) {
+		uint32_t credit;
+		int rc;
+
+		if (c->state != CS_ESTABLISHED || c->host_eof || c->guest_no_rcv)
+			break;
+		/* Backlogged packets go first: the ring keeps the order of events. */
+		if (rxq_backlogged(v->rxq) && !rxq_flush(v->rxq)) {
+			rx_wait(c);
+			return DEV_OPEN;
+		}
+		credit = credit_peer_room(&c->cr);
+		if (credit == 0) {
+			if (!c->stalled) {
+				c->stalled = true;
+				v->st->stalls++;
+				/* Ask, in case the guest's last update was lost in a
+				 * reset or never sent. */
+				conn_ctl(c, WIRE_OP_CREDIT_REQUEST, 0);
+			}
+			break;
+		}
+		c->stalled = false;
+		rc = c->type == WIRE_TYPE_SEQPACKET ? pump_seq(c, credit) : pump_stream(c, credit);
+		if (rc == PUMP_MOVED)
+			continue;
+		if (rc == PUMP_AGAIN || rc == PUMP_STALL || rc == PUMP_BROKEN)
+			break; /* a broken ring: the VM drops every connection */
+		if (rc == PUMP_NORX) {
+			rx_wait(c);
+			return DEV_OPEN;
+		}
+		if (rc == PUMP_EOF) {
+			/* The guest's reader sees end of stream (SHUTDOWN SEND);
+			 * our side may still receive. */
+			c->host_eof = true;
+			dev_logf(v->log, 1, "vm %u: %u:%u <-> host port %u: host side closed, SHUTDOWN to guest",
+				 v->cid, v->cid, c->e.gport, c->e.hport);
+			conn_ctl(c, WIRE_OP_SHUTDOWN, WIRE_SHUTDOWN_SEND);
+			break;
+		}
+		if (rc == PUMP_TOOBIG) {
+			conn_ctl(c, WIRE_OP_RST, 0);
+			return conn_close(c);
+		}
+		dev_logf(v->log, 1, "vm %u: %u:%u <-> host port %u: read: %s, RST to guest", v->cid, v->cid,
+			 c->e.gport, c->e.hport, strerror(-rc));
+		conn_ctl(c, WIRE_OP_RST, 0);
+		return conn_close(c);
+	}
+	conn_update(c);
+	return DEV_OPEN;
+}
+
+int conn_host_event(struct dev_conn *c, uint32_t events)
+{
+	int rc;
+
+	if (c->e.dead)
+		return DEV_CLOSED; /* an event from before its close, this round */
+	if (c->state == CS_HANDSHAKE)
+		return handshake_read(c);
+	if (c->state != CS_ESTABLISHED)
+		return DEV_OPEN;
+	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+		rc = pend_empty(&c->pend) ? 0 : flush_pend(c);
+		if (rc < 0)
+			return conn_host_gone(c, -rc, "write");
+		credit_maybe(c);
+		if (shutdown_check(c) == DEV_CLOSED)
+			return DEV_CLOSED;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		return conn_pump(c);
+	conn_update(c);
+	return DEV_OPEN;
+}
+
+int conn_rx_ready(struct dev_conn *c)
+{
+	/* Level-triggered epoll reports the fd again if bytes wait. */
+	conn_update(c);
+	return DEV_OPEN;
+}
+
+int conn_timer(struct dev_conn *c, int64_t now)
+{
+	struct dev_vmctx *v = c->v;
+
+	(void)now;
+	switch (c->state) {
+	case CS_HANDSHAKE:
+		dev_logf(v->log, 0, "vm %u: host client on %s sent no CONNECT line in %d ms, closed", v->cid,
+			 v->uds, DEV_HANDSHAKE_MS);
+		return conn_close(c);
+	case CS_WAIT_RESPONSE:
+		dev_logf(v->log, 0, "vm %u: guest port %u did not answer in %d ms, host client closed", v->cid,
+			 c->e.gport, DEV_RESPONSE_MS);
+		conn_ctl(c, WIRE_OP_RST, 0);
+		return conn_close(c);
+	case CS_CONNECTING:
+		return connect_done(c, host_connect(c));
+	default:
+		conntab_set_deadline(v->tab, &c->e, 0);
+		return DEV_OPEN;
+	}
+}
+
+void conn_drop(struct dev_conn *c, bool rst)
+{
+	if (c->e.dead)
+		return;
+	if (rst && c->state != CS_HANDSHAKE)
+		conn_ctl(c, WIRE_OP_RST, 0);
+	conn_close(c);
+}

@@ -1,0 +1,76 @@
+/* device connection internals: shared by dev_conn.c (the state machine)
+ * and dev_pump.c (host -> guest bytes, below it).  Nothing else sees a
+ * struct dev_conn. */
+#ifndef VSK_DEV_CONN_INT_H
+#define VSK_DEV_CONN_INT_H
+
+#include <string.h>
+
+#include "dev_conn.h"
+#include "dev_conntab.h"
+#include "dev_credit.h"
+#include "dev_pend.h"
+#include "dev_poll.h"
+#include "vsk.h"
+
+#define DEV_MAX_PKT    (64u * 1024u) /* payload per rx packet */
+#define DEV_PUMP_BATCH 16            /* rx packets per host fd wakeup */
+
+enum dev_conn_state {
+	CS_HANDSHAKE,       /* host client, reading "CONNECT <port>\n" */
+	CS_CONNECTING,      /* guest REQUEST, connect() to <uds>_P to retry */
+	CS_WAIT_RESPONSE,   /* REQUEST sent to the guest */
+	CS_ESTABLISHED,
+};
+
+struct dev_conn {
+	struct dev_centry e;             /* first: the table's links and key */
+	struct dev_vmctx *v;
+	struct dev_ep ep;                /* the host socket */
+	enum dev_conn_state state;
+	uint16_t type;                   /* WIRE_TYPE_STREAM / SEQPACKET */
+	bool host_initiated;
+	bool host_eof;                   /* host peer sent EOF (we sent SHUTDOWN) */
+	bool guest_no_send, guest_no_rcv;/* the guest's SHUTDOWN flags */
+	bool shut_wr_done;
+	bool stalled;                    /* waiting for the guest's credit */
+	bool tx_listed;                  /* in v->gathered this tx batch */
+	struct dev_credit cr;
+	struct dev_pend pend;            /* guest -> host bytes not yet sent */
+	char line[VSK_HYBRID_LINE_MAX];  /* the host client's CONNECT line */
+	unsigned line_len;
+	int retries;
+	uint64_t bytes_in, bytes_out;    /* payload each way, for -v */
+};
+
+/* The header of a packet of C to the guest. */
+static inline void conn_hdr(const struct dev_conn *c, uint16_t op, uint32_t flags, struct wire_virtio *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->src_cid = VSK_CID_HOST;
+	h->dst_cid = c->v->cid;
+	h->src_port = c->e.hport;
+	h->dst_port = c->e.gport;
+	h->type = c->type;
+	h->op = op;
+	h->flags = flags;
+	h->buf_alloc = c->cr.buf_alloc;
+	h->fwd_cnt = c->cr.fwd_cnt;
+}
+
+/* dev_pump.c: one packet's worth of host bytes into the guest's rx ring.
+ * CREDIT > 0 is what the guest can take.  Returns PUMP_* or -errno (the
+ * host socket failed). */
+enum {
+	PUMP_MOVED = 1,    /* a packet went to the guest; more may follow */
+	PUMP_AGAIN = 0,    /* the host socket has nothing now */
+	PUMP_NORX = 2,     /* no rx buffers: wait for the guest */
+	PUMP_EOF = 3,      /* the host side ended its sending */
+	PUMP_STALL = 4,    /* a message waits for more credit */
+	PUMP_TOOBIG = 5,   /* a message the guest can never take */
+	PUMP_BROKEN = 6,   /* the rx ring is malformed */
+};
+int pump_stream(struct dev_conn *c, uint32_t credit);
+int pump_seq(struct dev_conn *c, uint32_t credit);
+
+#endif

@@ -1,0 +1,184 @@
+/* device pump: host bytes of one connection into the guest's rx buffers,
+ * straight from the socket into guest memory (readv / recvmsg on the rx
+ * chains' iovecs: one copy).  Below the connection state machine: it moves
+ * bytes and says what happened (PUMP_*), dev_conn.c decides what follows. */
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "dev_conn_int.h"
+#include "dev_iov.h"
+#include "dev_log.h"
+#include "dev_rxq.h"
+#include "device.h"
+
+/* Stream: one readv per rx chain. */
+int pump_stream(struct dev_conn *c, uint32_t credit)
+{
+	struct dev_rxq *r = c->v->rxq;
+	struct vq_elem *e = c->v->scratch;
+	struct iovec iov[VQ_MAX_IOV];
+	struct wire_virtio h;
+	uint8_t hdr[WIRE_VIRTIO_HDR_LEN];
+	uint32_t cap;
+	unsigned n;
+	ssize_t got;
+	int rc = rxq_pop(r, e);
+
+	if (rc < 0)
+		return PUMP_BROKEN;
+	if (rc == 0)
+		return PUMP_NORX;
+	if (!rxq_take_usable(r, e))
+		return PUMP_MOVED;
+	cap = e->in_len - WIRE_VIRTIO_HDR_LEN;
+	if (cap > credit)
+		cap = credit;
+	if (cap > DEV_MAX_PKT)
+		cap = DEV_MAX_PKT;
+	n = dev_iov_slice(e->in, e->in_num, WIRE_VIRTIO_HDR_LEN, cap, iov, VQ_MAX_IOV);
+	do
+		got = readv(c->ep.fd, iov, (int)n);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0) {
+		int err = got < 0 ? errno : 0;
+
+		rxq_unpop(r, 1);
+		if (err == EAGAIN || err == EWOULDBLOCK)
+			return PUMP_AGAIN;
+		return err == 0 ? PUMP_EOF : -err;
+	}
+	conn_hdr(c, WIRE_OP_RW, 0, &h);
+	h.len = (uint32_t)got;
+	wire_virtio_encode(&h, hdr, sizeof(hdr));
+	c->cr.fwd_adv = c->cr.fwd_cnt;
+	c->cr.tx_cnt += (uint32_t)got;
+	c->bytes_out += (uint64_t)got;
+	rxq_push(r, e, hdr, (uint32_t)got);
+	return PUMP_MOVED;
+}
+
+/* A host message that the guest's rx buffers cannot hold at once: give the
+ * K chains back (never cut a message); the caller resets the connection. */
+static int seq_too_big(struct dev_conn *c, ssize_t m, unsigned k)
+{
+	dev_logf(c->v->log, 0, "vm %u: %u:%u <-> host port %u: host message of %zd bytes does not fit %u rx buffers, RST",
+		 c->v->cid, c->v->cid, c->e.gport, c->e.hport, m, k);
+	rxq_unpop(c->v->rxq, k);
+	return PUMP_TOOBIG;
+}
+
+/* SEQPACKET: one host message becomes one or more RW packets, the last
+ * with EOM; enough rx chains are taken first so that one recvmsg lands the
+ * whole message in guest memory. */
+int pump_seq(struct dev_conn *c, uint32_t credit)
+{
+	struct dev_vmctx *v = c->v;
+	struct dev_rxq *r = v->rxq;
+	struct msghdr mh;
+	struct wire_virtio h;
+	uint8_t hdr[WIRE_VIRTIO_HDR_LEN];
+	uint64_t room = 0;
+	unsigned k = 0, niov = 0;
+	ssize_t m, got;
+
+	do
+		m = recv(c->ep.fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+	while (m < 0 && errno == EINTR);
+	if (m < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? PUMP_AGAIN : -errno;
+	/* A zero-length message cannot be told from EOF here; both end the
+	 * host's sending side. */
+	if (m == 0)
+		return PUMP_EOF;
+	if ((uint64_t)m > c->cr.peer_buf_alloc || (uint64_t)m > (uint64_t)DEV_SCRATCH_ELEMS * DEV_MAX_PKT) {
+		dev_logf(v->log, 0, "vm %u: %u:%u <-> host port %u: host message of %zd bytes exceeds the guest's buffer (%u), RST",
+			 v->cid, v->cid, c->e.gport, c->e.hport, m, c->cr.peer_buf_alloc);
+		return PUMP_TOOBIG;
+	}
+	if ((uint32_t)m > credit) {
+		if (!c->stalled) {
+			c->stalled = true;
+			v->st->stalls++;
+		}
+		return PUMP_STALL;
+	}
+	while (room < (uint64_t)m) {
+		struct vq_elem *e = &v->scratch[k];
+		uint32_t cap;
+		unsigned got_iov;
+		size_t sliced = 0;
+		int rc;
+
+		if (k == DEV_SCRATCH_ELEMS)
+			return seq_too_big(c, m, k);
+		rc = rxq_pop(r, e);
+		if (rc != 1) {
+			rxq_unpop(r, k);
+			return rc < 0 ? PUMP_BROKEN : PUMP_NORX;
+		}
+		k++;
+		/* Chains too small for a header carry nothing; they go back
+		 * empty with the others, in ring order. */
+		if (e->in_len < WIRE_VIRTIO_HDR_LEN)
+			continue;
+		cap = e->in_len - WIRE_VIRTIO_HDR_LEN;
+		if (cap > DEV_MAX_PKT)
+			cap = DEV_MAX_PKT;
+		got_iov = dev_iov_slice(e->in, e->in_num, WIRE_VIRTIO_HDR_LEN, cap, v->siov + niov,
+					DEV_SCRATCH_IOV - niov);
+		for (unsigned j = 0; j < got_iov; j++)
+			sliced += v->siov[niov + j].iov_len;
+		if (sliced != cap)
+			return seq_too_big(c, m, k); /* more segments than one recvmsg takes */
+		niov += got_iov;
+		room += cap;
+	}
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = v->siov;
+	mh.msg_iovlen = niov;
+	do
+		got = recvmsg(c->ep.fd, &mh, MSG_DONTWAIT);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0) {
+		int err = got < 0 ? errno : 0;
+
+		rxq_unpop(r, k);
+		if (err == EAGAIN || err == EWOULDBLOCK)
+			return PUMP_AGAIN;
+		return err == 0 ? PUMP_EOF : -err;
+	}
+	if (mh.msg_flags & MSG_TRUNC) {
+		/* Cannot happen (room >= peeked size), but never cut silently. */
+		return seq_too_big(c, m, k);
+	}
+	c->cr.fwd_adv = c->cr.fwd_cnt;
+	for (unsigned i = 0, left = (unsigned)got; i < k; i++) {
+		struct vq_elem *e = &v->scratch[i];
+		uint32_t chunk;
+
+		if (e->in_len < WIRE_VIRTIO_HDR_LEN) {
+			rxq_take_usable(r, e); /* back empty, counted */
+			continue;
+		}
+		chunk = e->in_len - WIRE_VIRTIO_HDR_LEN;
+		if (chunk > DEV_MAX_PKT)
+			chunk = DEV_MAX_PKT;
+		if (chunk > left)
+			chunk = left;
+		left -= chunk;
+		conn_hdr(c, WIRE_OP_RW, left == 0 ? WIRE_SEQ_EOM : 0, &h);
+		h.len = chunk;
+		wire_virtio_encode(&h, hdr, sizeof(hdr));
+		rxq_push(r, e, hdr, chunk);
+		if (left == 0) {
+			/* Chains beyond the message are not used: return them
+			 * to the ring (most recently popped first). */
+			rxq_unpop(r, k - (i + 1));
+			break;
+		}
+	}
+	c->cr.tx_cnt += (uint32_t)got;
+	c->bytes_out += (uint64_t)got;
+	return PUMP_MOVED;
+}

@@ -1,0 +1,50 @@
+/* device pcap tap (see dev_tap.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "capture.h"
+#include "dev_log.h"
+#include "dev_tap.h"
+
+int dev_tap_open(struct dev_tap *t, const char *path, char *err, size_t errlen)
+{
+	char ebuf[CAPTURE_ERRBUF_SIZE] = "";
+	int rc;
+
+	dev_tap_close(t);
+	rc = capture_writer_open(path, 0, &t->w, ebuf);
+	if (rc < 0) {
+		t->w = NULL;
+		snprintf(err, errlen, "%s: %s", path, ebuf[0] ? ebuf : strerror(-rc));
+	}
+	return rc;
+}
+
+void dev_tap_packet(struct dev_tap *t, const uint8_t *hdr, const struct iovec *iov, int n)
+{
+	if (t->w == NULL)
+		return;
+	if (capture_write_virtio(t->w, NULL, hdr, iov, n) < 0) {
+		dev_logf(t->log, 0, "pcap: write failed, capture stopped");
+		dev_tap_close(t);
+		return;
+	}
+	t->dirty = true;
+}
+
+void dev_tap_flush(struct dev_tap *t)
+{
+	if (t->dirty && t->w != NULL && capture_writer_flush(t->w) < 0) {
+		dev_logf(t->log, 0, "pcap: write failed, capture stopped");
+		dev_tap_close(t);
+	}
+	t->dirty = false;
+}
+
+void dev_tap_close(struct dev_tap *t)
+{
+	if (t->w != NULL)
+		capture_writer_close(t->w);
+	t->w = NULL;
+	t->dirty = false;
+}

@@ -1,0 +1,34 @@
+/* device pcap tap: every packet the device moves, as a LINKTYPE_VSOCK
+ * record (lib/capture.c).  A write error stops the capture with one log
+ * line; the device carries on. */
+#ifndef VSK_DEV_TAP_H
+#define VSK_DEV_TAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct capture_writer;
+struct dev_log;
+
+struct dev_tap {
+	struct capture_writer *w; /* NULL: no capture */
+	bool dirty;               /* records written since the last flush */
+	const struct dev_log *log;
+};
+
+static inline bool dev_tap_on(const struct dev_tap *t)
+{
+	return t->w != NULL;
+}
+
+/* Start recording into PATH ("-" = stdout); replaces a capture running. */
+int dev_tap_open(struct dev_tap *t, const char *path, char *err, size_t errlen);
+/* One packet: its 44-byte header HDR and payload IOV[N]. */
+void dev_tap_packet(struct dev_tap *t, const uint8_t *hdr, const struct iovec *iov, int n);
+/* Once per loop round: what was written reaches the file. */
+void dev_tap_flush(struct dev_tap *t);
+void dev_tap_close(struct dev_tap *t);
+
+#endif
