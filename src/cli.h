@@ -44,6 +44,10 @@ _Noreturn void cli_die_explain(int err, const char *op, const struct vsk_addr *a
 int cli_write_all(int fd, const void *buf, size_t len);
 /* S as a JSON string with the escapes JSON requires; null for NULL. */
 void cli_json_str(FILE *f, const char *s);
+/* Raise the soft RLIMIT_NOFILE to the hard limit: a server holds an fd
+ * per connection, and systemd's soft default (1024) would cap it long
+ * before memory does.  Returns the soft limit now in force. */
+unsigned long cli_raise_nofile(void);
 /* true when stdout is a terminal and NO_COLOR is unset. */
 bool cli_color(void);
 /* Socket activation (src/cli_sd.c): the one listening socket systemd

@@ -233,6 +233,7 @@ int cmd_device(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	cli_raise_nofile(); /* a connection is an fd: the device shares the limit among its VMs */
 	rc = dev_create(&d, log_line, NULL);
 	if (rc < 0) {
 		errno = -rc;

@@ -42,6 +42,16 @@ static const char *tname(uint16_t type)
 	return type == WIRE_TYPE_SEQPACKET ? "seqpacket" : "stream";
 }
 
+/* Host clients still in their handshake are counted: the VM bounds them. */
+static void set_state(struct dev_conn *c, enum dev_conn_state st)
+{
+	if (c->state == CS_HANDSHAKE && c->v->nhandshake > 0)
+		c->v->nhandshake--;
+	if (st == CS_HANDSHAKE)
+		c->v->nhandshake++;
+	c->state = st;
+}
+
 static struct dev_conn *conn_new(struct dev_vmctx *v, uint16_t type)
 {
 	struct dev_conn *c = calloc(1, sizeof(*c));
@@ -56,6 +66,7 @@ static struct dev_conn *conn_new(struct dev_vmctx *v, uint16_t type)
 	c->type = type;
 	c->ep = (struct dev_ep){ .kind = EP_CONN, .fd = -1, .vm = v->vm, .obj = c };
 	c->cr.buf_alloc = v->buf_alloc;
+	c->state = CS_CONNECTING;
 	return c;
 }
 
@@ -63,7 +74,10 @@ static struct dev_conn *conn_new(struct dev_vmctx *v, uint16_t type)
  * closed.  The memory stays until conn_free(). */
 static int conn_close(struct dev_conn *c)
 {
+	set_state(c, CS_CLOSED);
 	conntab_retire(c->v->tab, &c->e);
+	if (c->v->tab->n < c->v->tab->max)
+		c->v->limit_logged = false;
 	dev_ep_del(c->v->epfd, &c->ep);
 	if (c->ep.fd >= 0) {
 		close(c->ep.fd);
@@ -294,7 +308,7 @@ static int host_connect(struct dev_conn *c)
 
 static void established(struct dev_conn *c)
 {
-	c->state = CS_ESTABLISHED;
+	set_state(c, CS_ESTABLISHED);
 	conntab_set_deadline(c->v->tab, &c->e, 0);
 	c->v->st->conns++;
 }
@@ -304,7 +318,7 @@ static int connect_done(struct dev_conn *c, int rc)
 	struct dev_vmctx *v = c->v;
 
 	if (rc == -EAGAIN && c->retries++ < DEV_RETRIES) {
-		c->state = CS_CONNECTING;
+		set_state(c, CS_CONNECTING);
 		conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_RETRY_MS);
 		return DEV_OPEN;
 	}
@@ -327,14 +341,17 @@ static int guest_request(struct dev_vmctx *v, const struct wire_virtio *h)
 	struct dev_conn *c = conn_new(v, h->type);
 
 	if (c == NULL) {
-		dev_logf(v->log, 0, "vm %u: connection limit (%d) reached, RST", v->cid, DEV_MAX_CONNS_VM);
+		/* Once per burst: a guest hammering the limit must not flood the log. */
+		if (!v->limit_logged)
+			dev_logf(v->log, 0, "vm %u: connection limit (%u) reached, RST to new connections",
+				 v->cid, v->tab->max);
+		v->limit_logged = true;
 		rxq_send_rst_for(v->rxq, h);
 		return DEV_CLOSED;
 	}
 	c->e.gport = h->src_port;
 	c->e.hport = h->dst_port;
 	credit_from_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
-	c->state = CS_CONNECTING;
 	conntab_hash(v->tab, &c->e);
 	return connect_done(c, host_connect(c));
 }
@@ -424,12 +441,15 @@ void conn_host_accept(struct dev_vmctx *v, int fd)
 	}
 	c = conn_new(v, WIRE_TYPE_STREAM);
 	if (c == NULL) {
-		dev_logf(v->log, 0, "vm %u: host client closed: connection limit reached", v->cid);
+		if (!v->limit_logged)
+			dev_logf(v->log, 0, "vm %u: host client closed: connection limit (%u) reached", v->cid,
+				 v->tab->max);
+		v->limit_logged = true;
 		close(fd);
 		return;
 	}
 	c->host_initiated = true;
-	c->state = CS_HANDSHAKE;
+	set_state(c, CS_HANDSHAKE);
 	c->ep.fd = fd;
 	hostsock_sndbuf(fd, c->cr.buf_alloc);
 	conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_HANDSHAKE_MS);
@@ -465,7 +485,7 @@ static int handshake_read(struct dev_conn *c)
 	c->e.gport = port;
 	c->e.hport = conntab_alloc_hport(v->tab, port);
 	conntab_hash(v->tab, &c->e);
-	c->state = CS_WAIT_RESPONSE;
+	set_state(c, CS_WAIT_RESPONSE);
 	conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_RESPONSE_MS);
 	conn_update(c);
 	conn_ctl(c, WIRE_OP_REQUEST, 0);

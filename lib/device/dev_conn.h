@@ -22,7 +22,6 @@
 #define DEV_SCRATCH_ELEMS 96    /* rx chains for one seqpacket message
                                  * (the guest's 4 KiB buffers: 384 KiB) */
 #define DEV_SCRATCH_IOV   1024  /* UIO_MAXIOV: one recvmsg */
-#define DEV_MAX_CONNS_VM  1024
 
 enum { DEV_OPEN = 0, DEV_CLOSED = 1 };
 
@@ -47,6 +46,8 @@ struct dev_vmctx {
 	struct vq_elem *scratch;      /* DEV_SCRATCH_ELEMS, the loop's */
 	struct iovec *siov;           /* DEV_SCRATCH_IOV, the loop's */
 	uint64_t nonce;               /* peer names of host sockets */
+	unsigned nhandshake;          /* host clients that sent no CONNECT yet */
+	bool limit_logged;            /* "connection limit" said for this burst */
 	/* Connections that gathered small payloads in this tx batch (at most
 	 * one entry per packet); flushed by conn_batch_end(). */
 	struct dev_conn *gathered[DEV_TX_BATCH];

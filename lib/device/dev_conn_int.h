@@ -21,6 +21,7 @@ enum dev_conn_state {
 	CS_CONNECTING,      /* guest REQUEST, connect() to <uds>_P to retry */
 	CS_WAIT_RESPONSE,   /* REQUEST sent to the guest */
 	CS_ESTABLISHED,
+	CS_CLOSED,          /* retired, freed at the end of the round */
 };
 
 struct dev_conn {

@@ -19,10 +19,24 @@
 #define DEV_QTX 1
 #define DEV_QEV 2
 
+#define DEV_ACCEPT_PAUSE_MS 100 /* a listener rests this long after EMFILE */
+
+/* A listening socket of the VM.  When accept() fails for want of fds (or
+ * memory) the listener leaves the poll set for a while instead of staying
+ * readable and spinning the loop; the failure is logged once per burst. */
+struct dev_listener {
+	struct dev_ep ep;
+	const char *path;        /* for log lines */
+	int64_t resume_at;       /* paused until then (0 = not paused) */
+	bool failing;            /* a failure was logged; cleared by a success */
+};
+
 struct dev_vm {
 	struct dev_env *env;
 	struct dev_vm_cfg cfg;
-	struct dev_ep vu_listen, vu_sock, kick[VU_MAX_QUEUES], host_listen;
+	struct dev_listener vu_listen, host_listen;
+	struct dev_ep vu_sock, kick[VU_MAX_QUEUES];
+	unsigned max_handshake;          /* host clients without CONNECT at once */
 	struct vu_dev vu;
 	bool vu_active;
 	bool attached;                   /* test hook queues */
@@ -78,6 +92,53 @@ static void check_rx(struct dev_vm *vm)
 		vm->rx_broken_seen = true;
 		vm_broken(vm, DEV_QRX);
 	}
+}
+
+/* ------------------------------------------------------ listeners */
+
+/* What each listener may accept now: the front end's one at a time, host
+ * clients while the VM is under its limits (the rest wait in the listen
+ * backlog, holding none of our fds). */
+static void update_listeners(struct dev_vm *vm)
+{
+	int epfd = vm->env->epfd;
+	bool host_ok = vm->tab.n < vm->tab.max && vm->ctx.nhandshake < vm->max_handshake;
+
+	dev_ep_set(epfd, &vm->vu_listen.ep, !vm->vu_active && vm->vu_listen.resume_at == 0 ? EPOLLIN : 0);
+	dev_ep_set(epfd, &vm->host_listen.ep, host_ok && vm->host_listen.resume_at == 0 ? EPOLLIN : 0);
+}
+
+/* accept4() on L: an fd, or -1 (nothing waiting, or L paused). */
+static int listener_accept(struct dev_vm *vm, struct dev_listener *l)
+{
+	int fd, err;
+
+	do
+		fd = accept4(l->ep.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd >= 0) {
+		l->failing = false;
+		return fd;
+	}
+	err = errno;
+	if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED)
+		return -1;
+	if (!l->failing)
+		dev_logf(&vm->env->log, 0, "vm %u: accept %s: %s%s; not accepting for %d ms", vm->cfg.cid, l->path,
+			 strerror(err), err == EMFILE || err == ENFILE ? " (the fd limit: see ulimit -n)" : "",
+			 DEV_ACCEPT_PAUSE_MS);
+	l->failing = true;
+	l->resume_at = dev_now_ms() + DEV_ACCEPT_PAUSE_MS;
+	update_listeners(vm);
+	return -1;
+}
+
+static void listeners_resume(struct dev_vm *vm, int64_t now)
+{
+	if (vm->vu_listen.resume_at != 0 && now >= vm->vu_listen.resume_at)
+		vm->vu_listen.resume_at = 0;
+	if (vm->host_listen.resume_at != 0 && now >= vm->host_listen.resume_at)
+		vm->host_listen.resume_at = 0;
 }
 
 /* ----------------------------------------------------- the tx queue */
@@ -295,22 +356,16 @@ static void vu_closed(struct dev_vm *vm, const char *why)
 	sync_rxq(vm);
 	dev_logf(&vm->env->log, 0, "vm %u: QEMU disconnected (%s); waiting on %s", vm->cfg.cid, why,
 		 vm->cfg.socket);
-	dev_ep_set(vm->env->epfd, &vm->vu_listen, EPOLLIN);
+	update_listeners(vm);
 }
 
 static void vu_accept(struct dev_vm *vm)
 {
 	const struct dev_log *log = &vm->env->log;
-	int fd, rc;
+	int fd = listener_accept(vm, &vm->vu_listen), rc;
 
-	do
-		fd = accept4(vm->vu_listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			dev_logf(log, 0, "vm %u: accept %s: %s", vm->cfg.cid, vm->cfg.socket, strerror(errno));
+	if (fd < 0)
 		return;
-	}
 	rc = vu_init(&vm->vu, fd, VU_MAX_QUEUES, &dev_vu_ops, vm);
 	if (rc < 0) {
 		dev_logf(log, 0, "vm %u: vhost-user setup: %s", vm->cfg.cid, strerror(-rc));
@@ -324,7 +379,7 @@ static void vu_accept(struct dev_vm *vm)
 	vm->vu_sock.fd = fd;
 	dev_ep_set(vm->env->epfd, &vm->vu_sock, EPOLLIN);
 	/* One front end at a time; a second waits in the backlog. */
-	dev_ep_set(vm->env->epfd, &vm->vu_listen, 0);
+	update_listeners(vm);
 	dev_logf(log, 0, "vm %u: QEMU connected on %s", vm->cfg.cid, vm->cfg.socket);
 }
 
@@ -350,18 +405,16 @@ static void vu_readable(struct dev_vm *vm)
 static void host_accept(struct dev_vm *vm)
 {
 	for (int i = 0; i < 16; i++) {
-		int fd = accept4(vm->host_listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
 
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				dev_logf(&vm->env->log, 0, "vm %u: accept %s: %s", vm->cfg.cid, vm->cfg.uds,
-					 strerror(errno));
-			return;
-		}
+		if (vm->tab.n >= vm->tab.max || vm->ctx.nhandshake >= vm->max_handshake)
+			break; /* the rest wait in the backlog */
+		fd = listener_accept(vm, &vm->host_listen);
+		if (fd < 0)
+			break;
 		conn_host_accept(&vm->ctx, fd);
 	}
+	update_listeners(vm);
 }
 
 /* ------------------------------------------------------------ the VM */
@@ -386,6 +439,7 @@ void vm_event(struct dev_vm *vm, struct dev_ep *e, uint32_t events)
 		break;
 	}
 	check_rx(vm);
+	update_listeners(vm);
 }
 
 void vm_round(struct dev_vm *vm, int64_t now)
@@ -402,7 +456,9 @@ void vm_round(struct dev_vm *vm, int64_t now)
 		post_reset_event(vm);
 	while (vm->tab.ntimed > 0 && (e = conntab_expired(&vm->tab, now)) != NULL)
 		conn_timer(conn_of(e), now);
+	listeners_resume(vm, now);
 	check_rx(vm);
+	update_listeners(vm);
 }
 
 void vm_round_end(struct dev_vm *vm)
@@ -428,7 +484,20 @@ bool vm_busy(const struct dev_vm *vm)
 
 bool vm_timed(const struct dev_vm *vm)
 {
-	return vm->tab.ntimed > 0;
+	return vm->tab.ntimed > 0 || vm->vu_listen.resume_at != 0 || vm->host_listen.resume_at != 0;
+}
+
+void vm_set_fd_share(struct dev_vm *vm, unsigned share)
+{
+	unsigned max = vm->cfg.max_conns ? vm->cfg.max_conns : DEV_MAX_CONNS_DEFAULT;
+
+	if (share < max)
+		max = share;
+	vm->tab.max = max;
+	/* Host clients that connect and say nothing hold an fd each: a quarter
+	 * of the VM's share at most, so they cannot crowd out the rest. */
+	vm->max_handshake = max / 4 > 16 ? max / 4 : (max < 16 ? max : 16);
+	update_listeners(vm);
 }
 
 const struct dev_vm_cfg *vm_cfg(const struct dev_vm *vm)
@@ -461,9 +530,11 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 	vm->env = env;
 	vm->cfg = *c;
 	vm->vu.sock = -1;
-	vm->vu_listen = (struct dev_ep){ .kind = EP_VU_LISTEN, .fd = -1, .vm = vm };
+	vm->vu_listen = (struct dev_listener){ .ep = { .kind = EP_VU_LISTEN, .fd = -1, .vm = vm },
+					       .path = vm->cfg.socket };
 	vm->vu_sock = (struct dev_ep){ .kind = EP_VU_SOCK, .fd = -1, .vm = vm };
-	vm->host_listen = (struct dev_ep){ .kind = EP_HOST_LISTEN, .fd = -1, .vm = vm };
+	vm->host_listen = (struct dev_listener){ .ep = { .kind = EP_HOST_LISTEN, .fd = -1, .vm = vm },
+						 .path = vm->cfg.uds };
 	for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
 		vm->kick[i] = (struct dev_ep){ .kind = EP_KICK, .fd = -1, .vm = vm, .idx = i };
 	vm->rxq = (struct dev_rxq){ .cid = c->cid, .st = &vm->st, .tap = &env->tap, .log = &env->log,
@@ -474,7 +545,7 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 				      .st = &vm->st, .scratch = env->scratch, .siov = env->siov,
 				      .nonce = (uint64_t)getpid() << 32 };
 	vm->port = (struct dev_port){ .cid = c->cid, .groups = vm->cfg.groups, .rxq = &vm->rxq };
-	rc = conntab_init(&vm->tab, DEV_MAX_CONNS_VM);
+	rc = conntab_init(&vm->tab, c->max_conns ? c->max_conns : DEV_MAX_CONNS_DEFAULT);
 	if (rc < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -482,13 +553,14 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 	rc = hostsock_listen(c->socket, "vhost-user socket", env->sock_mode, 4, err, errlen);
 	if (rc < 0)
 		goto fail;
-	vm->vu_listen.fd = rc;
+	vm->vu_listen.ep.fd = rc;
 	rc = hostsock_listen(c->uds, "uds-path", env->sock_mode, 128, err, errlen);
 	if (rc < 0)
 		goto fail;
-	vm->host_listen.fd = rc;
-	if ((rc = dev_ep_set(env->epfd, &vm->vu_listen, EPOLLIN)) < 0 ||
-	    (rc = dev_ep_set(env->epfd, &vm->host_listen, EPOLLIN)) < 0) {
+	vm->host_listen.ep.fd = rc;
+	vm->max_handshake = vm->tab.max / 4;
+	if ((rc = dev_ep_set(env->epfd, &vm->vu_listen.ep, EPOLLIN)) < 0 ||
+	    (rc = dev_ep_set(env->epfd, &vm->host_listen.ep, EPOLLIN)) < 0) {
 		snprintf(err, errlen, "epoll_ctl: %s", strerror(-rc));
 		goto fail;
 	}
@@ -500,14 +572,14 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 	*vmp = vm;
 	return 0;
 fail:
-	if (vm->vu_listen.fd >= 0) {
-		dev_ep_del(env->epfd, &vm->vu_listen);
-		close(vm->vu_listen.fd);
+	if (vm->vu_listen.ep.fd >= 0) {
+		dev_ep_del(env->epfd, &vm->vu_listen.ep);
+		close(vm->vu_listen.ep.fd);
 		unlink(c->socket);
 	}
-	if (vm->host_listen.fd >= 0) {
-		dev_ep_del(env->epfd, &vm->host_listen);
-		close(vm->host_listen.fd);
+	if (vm->host_listen.ep.fd >= 0) {
+		dev_ep_del(env->epfd, &vm->host_listen.ep);
+		close(vm->host_listen.ep.fd);
 		unlink(c->uds);
 	}
 	conntab_destroy(&vm->tab);
@@ -530,14 +602,16 @@ void vm_free(struct dev_vm *vm)
 		vm->q[q] = NULL;
 		vm->ready[q] = false;
 	}
-	if (vm->vu_listen.fd >= 0) {
-		close(vm->vu_listen.fd);
-		vm->vu_listen.fd = -1;
+	if (vm->vu_listen.ep.fd >= 0) {
+		dev_ep_del(env->epfd, &vm->vu_listen.ep);
+		close(vm->vu_listen.ep.fd);
+		vm->vu_listen.ep.fd = -1;
 		unlink(vm->cfg.socket);
 	}
-	if (vm->host_listen.fd >= 0) {
-		close(vm->host_listen.fd);
-		vm->host_listen.fd = -1;
+	if (vm->host_listen.ep.fd >= 0) {
+		dev_ep_del(env->epfd, &vm->host_listen.ep);
+		close(vm->host_listen.ep.fd);
+		vm->host_listen.ep.fd = -1;
 		unlink(vm->cfg.uds);
 	}
 	vm_round_end(vm);

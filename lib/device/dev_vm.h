@@ -52,6 +52,9 @@ void vm_round_end(struct dev_vm *vm);
 bool vm_busy(const struct dev_vm *vm);
 /* Deadlines are set: wake within DEV_TIMER_MS. */
 bool vm_timed(const struct dev_vm *vm);
+/* The VM's share of the process's fds: at most SHARE connections (and its
+ * configured max-conns), a quarter of them host clients in their handshake. */
+void vm_set_fd_share(struct dev_vm *vm, unsigned share);
 const struct dev_vm_cfg *vm_cfg(const struct dev_vm *vm);
 const struct dev_stats *vm_stats(const struct dev_vm *vm);
 

@@ -10,10 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "dev_vm.h"
 #include "device.h"
+
+#define DEV_FD_RESERVE 64 /* stdio, the epoll set, the pcap file, the caller's own */
+#define DEV_FD_PER_VM  32 /* a front end's socket, listeners, 9 ring eventfds,
+                           * the fds a vhost-user message may carry */
 
 struct dev {
 	struct dev_env env;
@@ -47,6 +52,26 @@ int dev_set_socket_mode(struct dev *d, unsigned mode)
 		return -EINVAL;
 	d->env.sock_mode = mode;
 	return 0;
+}
+
+/* Every VM gets an equal share of the fds left after the process's own and
+ * the front ends': one guest's connections (or a flood of host clients)
+ * can never starve another VM's front end of the fd it needs. */
+static void share_fds(struct dev *d)
+{
+	struct rlimit rl;
+	unsigned long lim = ~0ul, used = DEV_FD_RESERVE + DEV_FD_PER_VM * (unsigned long)d->nvms, share;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		lim = (unsigned long)rl.rlim_cur;
+	share = lim > used ? (lim - used) / (unsigned long)d->nvms : 1;
+	if (share == 0)
+		share = 1;
+	if (share < 64)
+		dev_logf(&d->env.log, 0, "the fd limit (%lu) leaves each of %d VMs %lu connections; raise it "
+			 "(ulimit -n, LimitNOFILE=)", lim, d->nvms, share);
+	for (int i = 0; i < d->nvms; i++)
+		vm_set_fd_share(d->vms[i], share > 0xffffffffu ? 0xffffffffu : (unsigned)share);
 }
 
 int dev_add_vm(struct dev *d, const struct dev_vm_cfg *c, struct dev_vm **vmp, char *err, size_t errlen)
@@ -85,6 +110,7 @@ int dev_add_vm(struct dev *d, const struct dev_vm_cfg *c, struct dev_vm **vmp, c
 	if (rc < 0)
 		return rc;
 	d->vms[d->nvms++] = vm;
+	share_fds(d);
 	if (vmp != NULL)
 		*vmp = vm;
 	return 0;

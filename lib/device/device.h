@@ -31,6 +31,10 @@
 #define DEV_TX_BUF_MIN    4096u
 #define DEV_TX_BUF_MAX    (64u * 1024u * 1024u)
 #define DEV_SOCKET_MODE_DEFAULT 0600 /* owner only: QEMU and host clients run as us */
+/* Connections per VM: one guest must not take every fd of the process.
+ * The fd limit lowers it further (dev_add_vm): each VM gets an equal share
+ * of RLIMIT_NOFILE after what the process and the front ends need. */
+#define DEV_MAX_CONNS_DEFAULT 65536u
 
 /* One VM as configured (--guest-cid/--socket/--uds-path, --vm, --config). */
 struct dev_vm_cfg {
@@ -39,6 +43,7 @@ struct dev_vm_cfg {
 	char uds[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char groups[DEV_GROUPS_MAX]; /* '+'-separated names; "" = "default" */
 	uint32_t tx_buf;             /* 0 = DEV_TX_BUF_DEFAULT */
+	uint32_t max_conns;          /* 0 = DEV_MAX_CONNS_DEFAULT */
 };
 
 /* Parse "guest-cid=N,socket=PATH,uds-path=PATH[,groups=a+b][,tx-buffer-size=N]".
