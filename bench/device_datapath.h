@@ -21,6 +21,9 @@
 #define MEM_RINGS  0x0ul            /* 3 rings, 0x4000 each */
 #define MEM_HDRS   0x10000ul        /* 64 bytes per tx chain header */
 #define MEM_SMALL  0x20000ul        /* 64 bytes per tx chain small payload */
+#define MEM_INDIR  0x30000ul        /* per tx chain: an indirect table of
+                                     * TX_PIECES + 1 descriptors */
+#define TX_PIECES  16u              /* a 64 KiB payload in 4 KiB pages */
 #define MEM_SLOTS  0x40000ul        /* NSLOT * 64 KiB tx payloads */
 #define MEM_RX     (MEM_SLOTS + NSLOT * 65536ul) /* rx chains */
 
@@ -68,8 +71,10 @@ int dd_guest_init(struct guest *g, size_t size);
 uint8_t *dd_gptr(struct guest *g, uint64_t gpa);
 /* Fresh rings (a new driver instance): RX_CHAINS rx buffers of BUFLEN. */
 void dd_guest_rings(struct guest *g, unsigned rx_chains, uint32_t buflen);
-/* Guest -> device packet on a free tx chain: header, payload at PGPA. */
-void dd_tx_post(struct guest *g, uint16_t op, uint32_t flags, uint64_t pgpa, uint32_t len);
+/* Guest -> device packet on a free tx chain: header, payload at PGPA.
+ * PIECES > 1: the payload in that many equal descriptors of an indirect
+ * table, the way Linux posts a 64 KiB packet page by page. */
+void dd_tx_post(struct guest *g, uint16_t op, uint32_t flags, uint64_t pgpa, uint32_t len, unsigned pieces);
 /* Take back the tx chains the device returned. */
 void dd_tx_reap(struct guest *g);
 /* Bytes the device lets the guest send. */

@@ -150,6 +150,7 @@ void dd_guest_rings(struct guest *g, unsigned rx_chains, uint32_t buflen)
 		if (vq_map(&gq->q, &g->vmem) < 0)
 			dd_die("vq_map failed");
 		gq->q.started = gq->q.enabled = gq->q.ready = true;
+		gq->q.indirect = true; /* negotiated, as with Linux and QEMU */
 	}
 	g->nfree = NCHAIN;
 	g->big_out = 0;
@@ -173,7 +174,7 @@ static uint64_t rx_addr(struct guest *g, unsigned id)
 }
 
 /* Guest -> device packet on chain C: header, optional payload at PGPA. */
-void dd_tx_post(struct guest *g, uint16_t op, uint32_t flags, uint64_t pgpa, uint32_t len)
+void dd_tx_post(struct guest *g, uint16_t op, uint32_t flags, uint64_t pgpa, uint32_t len, unsigned pieces)
 {
 	struct gq *gq = &g->q[1];
 	struct wire_virtio h;
@@ -193,7 +194,27 @@ void dd_tx_post(struct guest *g, uint16_t op, uint32_t flags, uint64_t pgpa, uin
 	h.fwd_cnt = g->fwd_cnt;
 	wire_virtio_encode(&h, dd_gptr(g, ha), WIRE_VIRTIO_HDR_LEN);
 	g->fwd_adv = g->fwd_cnt;
-	if (len > 0) {
+	if (len > 0 && pieces > 1) {
+		/* The indirect table: header, then the payload's pieces. */
+		uint64_t ta = MEM_INDIR + (uint64_t)c * (TX_PIECES + 1) * 16u;
+		uint32_t piece = len / pieces;
+
+		if (pieces > TX_PIECES || len % pieces != 0)
+			dd_die("tx payload does not split into the pieces asked for");
+		wire_st64(dd_gptr(g, ta), ha);
+		wire_st32(dd_gptr(g, ta + 8), WIRE_VIRTIO_HDR_LEN);
+		wire_st16(dd_gptr(g, ta + 12), 1 /* NEXT */);
+		wire_st16(dd_gptr(g, ta + 14), 1);
+		for (unsigned k = 0; k < pieces; k++) {
+			uint8_t *d = dd_gptr(g, ta + 16ul * (k + 1));
+
+			wire_st64(d, pgpa + (uint64_t)k * piece);
+			wire_st32(d + 8, piece);
+			wire_st16(d + 12, k + 1 < pieces ? 1 : 0);
+			wire_st16(d + 14, (uint16_t)(k + 2));
+		}
+		put_desc(g, gq, 2u * c, ta, (pieces + 1) * 16u, 4 /* INDIRECT */, 0);
+	} else if (len > 0) {
 		put_desc(g, gq, 2u * c, ha, WIRE_VIRTIO_HDR_LEN, 1 /* NEXT */, (uint16_t)(2u * c + 1));
 		put_desc(g, gq, 2u * c + 1, pgpa, len, 0, 0);
 	} else {
