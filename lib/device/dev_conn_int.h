@@ -14,7 +14,9 @@
 #include "vsk.h"
 
 #define DEV_MAX_PKT    (64u * 1024u) /* payload per rx packet */
-#define DEV_PUMP_BATCH 16            /* rx packets per host fd wakeup */
+#define DEV_PUMP_BATCH 16            /* pump rounds per host fd wakeup */
+#define DEV_RX_BYTES   (64u * 1024u) /* host -> guest bytes per readv: what a
+                                      * socket read of its own would take */
 
 enum dev_conn_state {
 	CS_HANDSHAKE,       /* host client, reading "CONNECT <port>\n" */
