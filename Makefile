@@ -33,6 +33,9 @@ B           ?= build
 LIBA        ?= libvsk.a
 VSKBIN      ?= vsk
 SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSAN_FLAGS  := -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
+# The unit tests that run the device's worker threads (make tsan).
+TSAN_TESTS  := $(patsubst tests/unit/%.c,build-tsan/tests/%,$(wildcard tests/unit/test_device_threads.c))
 LIB_SRCS    := $(sort $(wildcard lib/*.c lib/*/*.c))
 CLI_SRCS    := $(sort $(wildcard src/*.c))
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
@@ -98,6 +101,12 @@ asan:
 		CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		build-asan/vsk build-asan/libvsk.a unit
 
+# The threaded unit tests under ThreadSanitizer, in build-tsan/ (tests/run-all
+# runs them as the "tsan" suite).
+tsan:
+	$(MAKE) B=build-tsan LIBA=build-tsan/libvsk.a VSKBIN=build-tsan/vsk \
+		CFLAGS="$(TSAN_FLAGS)" LDFLAGS="-fsanitize=thread" $(TSAN_TESTS)
+
 deps:
 	@scripts/deps
 
@@ -106,6 +115,7 @@ deps:
 check: deps
 	$(MAKE) all unit
 	$(MAKE) asan WERROR=$(WERROR)
+	$(MAKE) tsan WERROR=$(WERROR)
 	@tests/run-all
 
 demo: deps
@@ -136,7 +146,7 @@ install: all
 	install -m 644 contrib/completion/_vsk $(DESTDIR)$(ZSHCOMPDIR)/_vsk
 
 clean:
-	rm -rf $(B) build-asan vsk libvsk.a libvsk.so libvsk.so.$(SOVERSION) vsk.pc
+	rm -rf $(B) build-asan build-tsan vsk libvsk.a libvsk.so libvsk.so.$(SOVERSION) vsk.pc
 
-.PHONY: all unit asan deps check demo demo-loopback bench install clean examples check-man
+.PHONY: all unit asan tsan deps check demo demo-loopback bench install clean examples check-man
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

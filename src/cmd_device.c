@@ -27,6 +27,7 @@ static const char usage_text[] =
 	"  --config FILE       VMs from a YAML file (see vsk-device(1))\n"
 	"  --pcap FILE         record every packet moved (LINKTYPE_VSOCK, for tcpdump -r)\n"
 	"  --socket-mode MODE  octal permissions of the sockets created (default 0600)\n"
+	"  --threads N         serve the VMs from N event loops, one thread each (default 1)\n"
 	"  --json              counters as JSON lines on stdout (docs/JSON.md)\n"
 	"  -v, --verbose       log connection events\n"
 	"Counters are printed on SIGUSR1 and at exit (SIGINT, SIGTERM).\n";
@@ -120,7 +121,7 @@ static int parse_mode(const char *s, unsigned *mode)
 
 int cmd_device(int argc, char **argv)
 {
-	enum { O_CID = 256, O_SOCKET, O_UDS, O_GROUPS, O_TXBUF, O_VM, O_CONFIG, O_PCAP, O_MODE, O_JSON };
+	enum { O_CID = 256, O_SOCKET, O_UDS, O_GROUPS, O_TXBUF, O_VM, O_CONFIG, O_PCAP, O_MODE, O_JSON, O_THREADS };
 	static const struct option longopts[] = {
 		{ "guest-cid", required_argument, NULL, O_CID },
 		{ "socket", required_argument, NULL, O_SOCKET },
@@ -132,6 +133,7 @@ int cmd_device(int argc, char **argv)
 		{ "pcap", required_argument, NULL, O_PCAP },
 		{ "socket-mode", required_argument, NULL, O_MODE },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "threads", required_argument, NULL, O_THREADS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -139,7 +141,7 @@ int cmd_device(int argc, char **argv)
 	static struct dev_vm_cfg cfg[DEV_MAX_VMS];
 	struct dev_vm_cfg one = { .cid = 3 };
 	const char *config = NULL, *pcap = NULL, *mode_arg = NULL, *vms[DEV_MAX_VMS];
-	unsigned mode = DEV_SOCKET_MODE_DEFAULT;
+	unsigned mode = DEV_SOCKET_MODE_DEFAULT, threads = 1;
 	bool single = false, cid_set = false;
 	int nvm = 0, ncfg = 0, c, rc;
 	char ebuf[512];
@@ -189,6 +191,11 @@ int cmd_device(int argc, char **argv)
 			break;
 		case O_MODE:
 			mode_arg = optarg;
+			break;
+		case O_THREADS:
+			threads = cli_u32(optarg, "number of threads", 256);
+			if (threads == 0)
+				errx(EXIT_USAGE, "--threads 0: at least one event loop is needed (1 to 256)");
 			break;
 		case 'v':
 			verbose++;
@@ -240,6 +247,12 @@ int cmd_device(int argc, char **argv)
 		err(1, "device setup");
 	}
 	dev_set_socket_mode(d, mode); /* checked above */
+	rc = dev_set_threads(d, threads);
+	if (rc < 0) {
+		dev_destroy(d);
+		errno = -rc;
+		err(1, "device setup: %u threads", threads);
+	}
 	if (pcap != NULL && dev_set_pcap(d, pcap, ebuf, sizeof(ebuf)) < 0) {
 		dev_destroy(d);
 		errx(1, "pcap %s", ebuf);
@@ -251,6 +264,12 @@ int cmd_device(int argc, char **argv)
 		}
 		fprintf(stderr, "vsk device: vm %u: vhost-user on %s, host side %s%s%s\n", cfg[i].cid,
 			cfg[i].socket, cfg[i].uds, cfg[i].groups[0] ? ", groups " : "", cfg[i].groups);
+	}
+	rc = dev_start(d);
+	if (rc < 0) {
+		dev_destroy(d);
+		errno = -rc;
+		err(1, "device: starting %u worker threads", threads - 1);
 	}
 	/* Under systemd (Type=notify): started once every socket listens. */
 	snprintf(ebuf, sizeof(ebuf), "READY=1\nSTATUS=serving %d VM%s", ncfg, ncfg == 1 ? "" : "s");

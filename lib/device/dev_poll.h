@@ -14,6 +14,8 @@ enum dev_ep_kind {
 	EP_KICK,        /* a queue's kick eventfd (idx = queue) */
 	EP_HOST_LISTEN, /* the VM's host-side listener (<uds>) */
 	EP_CONN,        /* a connection's host socket (obj = struct dev_conn) */
+	EP_INBOX,       /* the loop's inbox: packets from VMs on other loops
+	                 * (vm = NULL, obj = struct dev_inbox) */
 };
 
 struct dev_ep {

@@ -6,6 +6,22 @@
 #include "dev_log.h"
 #include "dev_tap.h"
 
+void dev_tap_init(struct dev_tap *t, const struct dev_log *log)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	t->log = log;
+}
+
+/* Stop after an error; the lock is held. */
+static void stop(struct dev_tap *t)
+{
+	dev_logf(t->log, 0, "pcap: write failed, capture stopped");
+	capture_writer_close(t->w);
+	t->w = NULL;
+	t->dirty = false;
+}
+
 int dev_tap_open(struct dev_tap *t, const char *path, char *err, size_t errlen)
 {
 	char ebuf[CAPTURE_ERRBUF_SIZE] = "";
@@ -16,29 +32,35 @@ int dev_tap_open(struct dev_tap *t, const char *path, char *err, size_t errlen)
 	if (rc < 0) {
 		t->w = NULL;
 		snprintf(err, errlen, "%s: %s", path, ebuf[0] ? ebuf : strerror(-rc));
+		return rc;
 	}
-	return rc;
+	t->on = true;
+	return 0;
 }
 
 void dev_tap_packet(struct dev_tap *t, const uint8_t *hdr, const struct iovec *iov, int n)
 {
-	if (t->w == NULL)
+	if (!t->on)
 		return;
-	if (capture_write_virtio(t->w, NULL, hdr, iov, n) < 0) {
-		dev_logf(t->log, 0, "pcap: write failed, capture stopped");
-		dev_tap_close(t);
-		return;
+	pthread_mutex_lock(&t->lock);
+	if (t->w != NULL) {
+		if (capture_write_virtio(t->w, NULL, hdr, iov, n) < 0)
+			stop(t);
+		else
+			t->dirty = true;
 	}
-	t->dirty = true;
+	pthread_mutex_unlock(&t->lock);
 }
 
 void dev_tap_flush(struct dev_tap *t)
 {
-	if (t->dirty && t->w != NULL && capture_writer_flush(t->w) < 0) {
-		dev_logf(t->log, 0, "pcap: write failed, capture stopped");
-		dev_tap_close(t);
-	}
+	if (!t->on)
+		return;
+	pthread_mutex_lock(&t->lock);
+	if (t->dirty && t->w != NULL && capture_writer_flush(t->w) < 0)
+		stop(t);
 	t->dirty = false;
+	pthread_mutex_unlock(&t->lock);
 }
 
 void dev_tap_close(struct dev_tap *t)
@@ -47,4 +69,5 @@ void dev_tap_close(struct dev_tap *t)
 		capture_writer_close(t->w);
 	t->w = NULL;
 	t->dirty = false;
+	t->on = false;
 }

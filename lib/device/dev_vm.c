@@ -54,6 +54,7 @@ struct dev_vm {
 	struct dev_vmctx ctx;            /* what its connections see */
 	struct dev_port port;            /* its place in the switch */
 	struct dev_stats st;
+	struct dev_stats pub;            /* st as of the last round's end */
 };
 
 static const char *const qname[VU_MAX_QUEUES] = { "rx", "tx", "event" };
@@ -76,7 +77,7 @@ static void vm_broken(struct dev_vm *vm, unsigned qidx)
 {
 	if (!vm->broken_logged) {
 		vm->broken_logged = true;
-		dev_logf(&vm->env->log, 0, "vm %u: malformed descriptor chain on the %s queue: "
+		dev_logf(vm->env->log, 0, "vm %u: malformed descriptor chain on the %s queue: "
 			 "VM's connections reset, queue stopped until the guest resets the device",
 			 vm->cfg.cid, qname[qidx]);
 	}
@@ -124,7 +125,7 @@ static int listener_accept(struct dev_vm *vm, struct dev_listener *l)
 	if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED)
 		return -1;
 	if (!l->failing)
-		dev_logf(&vm->env->log, 0, "vm %u: accept %s: %s%s; not accepting for %d ms", vm->cfg.cid, l->path,
+		dev_logf(vm->env->log, 0, "vm %u: accept %s: %s%s; not accepting for %d ms", vm->cfg.cid, l->path,
 			 strerror(err), err == EMFILE || err == ENFILE ? " (the fd limit: see ulimit -n)" : "",
 			 DEV_ACCEPT_PAUSE_MS);
 	l->failing = true;
@@ -147,10 +148,11 @@ static void route(struct dev_vm *vm, const struct dev_txpkt *p)
 {
 	const struct wire_virtio *h = &p->h;
 	struct dev_port *sib;
+	int rc;
 
 	if (h->src_cid != vm->cfg.cid) {
 		vm->st.drops++;
-		dev_logf(&vm->env->log, 1, "vm %u: dropped a packet with src_cid %llu", vm->cfg.cid,
+		dev_logf(vm->env->log, 1, "vm %u: dropped a packet with src_cid %llu", vm->cfg.cid,
 			 (unsigned long long)h->src_cid);
 		return;
 	}
@@ -162,16 +164,19 @@ static void route(struct dev_vm *vm, const struct dev_txpkt *p)
 		conn_guest_packet(&vm->ctx, h, p->iov, p->n);
 		return;
 	}
-	sib = switch_route(&vm->env->sw, &vm->port, h->dst_cid);
-	if (sib == NULL || (h->op == WIRE_OP_REQUEST && !rxq_usable(sib->rxq))) {
+	sib = switch_route(vm->env->sw, &vm->port, h->dst_cid);
+	rc = sib != NULL ? switch_send(&vm->port, sib, p->hdr, h, p->iov, p->n) : -ENOTCONN;
+	if (rc == -ENOTCONN) {
 		if (h->op == WIRE_OP_REQUEST)
-			dev_logf(&vm->env->log, 1, "vm %u: %u:%u -> %llu:%u: no such CID in this VM's groups, RST",
+			dev_logf(vm->env->log, 1, "vm %u: %u:%u -> %llu:%u: no such CID in this VM's groups, RST",
 				 vm->cfg.cid, vm->cfg.cid, h->src_port, (unsigned long long)h->dst_cid, h->dst_port);
 		rxq_send_rst_for(&vm->rxq, h);
 		return;
 	}
-	vm->st.sibling++;
-	rxq_send_copy(sib->rxq, p->hdr, p->iov, p->n, h->len);
+	if (rc < 0)
+		vm->st.drops++;
+	else
+		vm->st.sibling++;
 }
 
 /* Up to DEV_TX_BATCH chains of the tx queue. */
@@ -197,12 +202,12 @@ static void vm_tx(struct dev_vm *vm)
 		}
 		if (rc < 0) {
 			vm->st.drops++;
-			dev_logf(&vm->env->log, 1, "vm %u: malformed tx packet (%u bytes) dropped", vm->cfg.cid,
+			dev_logf(vm->env->log, 1, "vm %u: malformed tx packet (%u bytes) dropped", vm->cfg.cid,
 				 e->out_len);
 		} else {
 			vm->st.pkts_tx++;
 			vm->st.bytes_tx += p.h.len;
-			dev_tap_packet(&vm->env->tap, p.hdr, p.iov, (int)p.n);
+			dev_tap_packet(vm->env->tap, p.hdr, p.iov, (int)p.n);
 			route(vm, &p);
 			check_rx(vm);
 		}
@@ -253,7 +258,7 @@ static void post_reset_event(struct dev_vm *vm)
 	vq_push(q, e, e->in_len >= sizeof(ev) ? sizeof(ev) : 0);
 	vm->dirty[DEV_QEV] = true;
 	vm->reset_event = false;
-	dev_logf(&vm->env->log, 1, "vm %u: TRANSPORT_RESET event posted", vm->cfg.cid);
+	dev_logf(vm->env->log, 1, "vm %u: TRANSPORT_RESET event posted", vm->cfg.cid);
 }
 
 static void kick(struct dev_vm *vm, unsigned i, bool drain)
@@ -297,7 +302,7 @@ static void cb_queue_started(struct vu_dev *vu, unsigned i)
 		vm->tx_more = true;
 	else if (i == DEV_QRX)
 		vm->rx_kicked = true;
-	dev_logf(&vm->env->log, 1, "vm %u: %s queue started (%u entries)", vm->cfg.cid, qname[i],
+	dev_logf(vm->env->log, 1, "vm %u: %s queue started (%u entries)", vm->cfg.cid, qname[i],
 		 vu->vq[i].num);
 }
 
@@ -311,9 +316,9 @@ static void cb_queue_stopped(struct vu_dev *vu, unsigned i)
 	vm->kick[i].fd = -1;
 	vm->ready[i] = false;
 	sync_rxq(vm);
-	dev_logf(&vm->env->log, 1, "vm %u: %s queue stopped", vm->cfg.cid, qname[i]);
+	dev_logf(vm->env->log, 1, "vm %u: %s queue stopped", vm->cfg.cid, qname[i]);
 	if (i != DEV_QEV && vm->tab.n > 0) {
-		dev_logf(&vm->env->log, 0, "vm %u: queues stopped (guest reset, reboot or QEMU stop): %u connections dropped",
+		dev_logf(vm->env->log, 0, "vm %u: queues stopped (guest reset, reboot or QEMU stop): %u connections dropped",
 			 vm->cfg.cid, vm->tab.n);
 		/* The RSTs wait in the backlog: after a pause the same guest
 		 * learns its connections are gone; a reset discards them. */
@@ -328,14 +333,14 @@ static void cb_reset(struct vu_dev *vu)
 	drop_conns(vm, false);
 	rxq_clear(&vm->rxq);
 	vm->reset_event = false;
-	dev_logf(&vm->env->log, 1, "vm %u: device reset", vm->cfg.cid);
+	dev_logf(vm->env->log, 1, "vm %u: device reset", vm->cfg.cid);
 }
 
 static void cb_log(struct vu_dev *vu, const char *msg)
 {
 	struct dev_vm *vm = vu->opaque;
 
-	dev_logf(&vm->env->log, 0, "vm %u: vhost-user: %s", vm->cfg.cid, msg);
+	dev_logf(vm->env->log, 0, "vm %u: vhost-user: %s", vm->cfg.cid, msg);
 }
 
 static const struct vu_ops dev_vu_ops = {
@@ -354,14 +359,14 @@ static void vu_closed(struct dev_vm *vm, const char *why)
 	for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
 		vm->q[i] = NULL;
 	sync_rxq(vm);
-	dev_logf(&vm->env->log, 0, "vm %u: QEMU disconnected (%s); waiting on %s", vm->cfg.cid, why,
+	dev_logf(vm->env->log, 0, "vm %u: QEMU disconnected (%s); waiting on %s", vm->cfg.cid, why,
 		 vm->cfg.socket);
 	update_listeners(vm);
 }
 
 static void vu_accept(struct dev_vm *vm)
 {
-	const struct dev_log *log = &vm->env->log;
+	const struct dev_log *log = vm->env->log;
 	int fd = listener_accept(vm, &vm->vu_listen), rc;
 
 	if (fd < 0)
@@ -437,6 +442,8 @@ void vm_event(struct dev_vm *vm, struct dev_ep *e, uint32_t events)
 	case EP_CONN:
 		conn_host_event(e->obj, events);
 		break;
+	case EP_INBOX:
+		break; /* the loop's own, never a VM's */
 	}
 	check_rx(vm);
 	update_listeners(vm);
@@ -475,6 +482,9 @@ void vm_round_end(struct dev_vm *vm)
 	}
 	while ((e = conntab_take_dead(&vm->tab)) != NULL)
 		conn_free(conn_of(e));
+	pthread_mutex_lock(vm->env->stats_lock);
+	vm->pub = vm->st;
+	pthread_mutex_unlock(vm->env->stats_lock);
 }
 
 bool vm_busy(const struct dev_vm *vm)
@@ -505,9 +515,15 @@ const struct dev_vm_cfg *vm_cfg(const struct dev_vm *vm)
 	return &vm->cfg;
 }
 
-const struct dev_stats *vm_stats(const struct dev_vm *vm)
+void vm_stats(const struct dev_vm *vm, bool live, struct dev_stats *s)
 {
-	return &vm->st;
+	if (live) {
+		*s = vm->st;
+		return;
+	}
+	pthread_mutex_lock(vm->env->stats_lock);
+	*s = vm->pub;
+	pthread_mutex_unlock(vm->env->stats_lock);
 }
 
 uint32_t dev_vm_cid(const struct dev_vm *vm)
@@ -537,14 +553,15 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 						 .path = vm->cfg.uds };
 	for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
 		vm->kick[i] = (struct dev_ep){ .kind = EP_KICK, .fd = -1, .vm = vm, .idx = i };
-	vm->rxq = (struct dev_rxq){ .cid = c->cid, .st = &vm->st, .tap = &env->tap, .log = &env->log,
+	vm->rxq = (struct dev_rxq){ .cid = c->cid, .st = &vm->st, .tap = env->tap, .log = env->log,
 				    .scratch = &env->scratch[0] };
 	vm->ctx = (struct dev_vmctx){ .vm = vm, .cid = c->cid, .uds = vm->cfg.uds,
 				      .buf_alloc = c->tx_buf ? c->tx_buf : DEV_TX_BUF_DEFAULT,
-				      .epfd = env->epfd, .log = &env->log, .rxq = &vm->rxq, .tab = &vm->tab,
+				      .epfd = env->epfd, .log = env->log, .rxq = &vm->rxq, .tab = &vm->tab,
 				      .st = &vm->st, .scratch = env->scratch, .siov = env->siov,
 				      .nonce = (uint64_t)getpid() << 32 };
-	vm->port = (struct dev_port){ .cid = c->cid, .groups = vm->cfg.groups, .rxq = &vm->rxq };
+	vm->port = (struct dev_port){ .cid = c->cid, .groups = vm->cfg.groups, .rxq = &vm->rxq,
+				      .inbox = env->inbox };
 	rc = conntab_init(&vm->tab, c->max_conns ? c->max_conns : DEV_MAX_CONNS_DEFAULT);
 	if (rc < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -564,7 +581,7 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 		snprintf(err, errlen, "epoll_ctl: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = switch_add(&env->sw, &vm->port);
+	rc = switch_add(env->sw, &vm->port);
 	if (rc < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -615,7 +632,7 @@ void vm_free(struct dev_vm *vm)
 		unlink(vm->cfg.uds);
 	}
 	vm_round_end(vm);
-	switch_del(&env->sw, &vm->port);
+	switch_del(env->sw, &vm->port);
 	conntab_destroy(&vm->tab);
 	free(vm);
 }
@@ -636,12 +653,24 @@ void dev_vm_attach(struct dev_vm *vm, struct vq *rx, struct vq *tx, struct vq *e
 	sync_rxq(vm);
 	if ((rx != NULL && rx->last_avail_idx != 0) || (tx != NULL && tx->last_avail_idx != 0))
 		vm->reset_event = true;
+	/* A fake guest with kick eventfds is served by the VM's own loop, as
+	 * a front end's guest is (the threads tests). */
+	for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
+		if (vm->q[i] != NULL && vm->q[i]->kick_fd >= 0) {
+			vm->kick[i].fd = vm->q[i]->kick_fd;
+			dev_ep_set(vm->env->epfd, &vm->kick[i], EPOLLIN);
+		}
 	vm->rx_kicked = true;
 	vm->tx_more = true;
 }
 
 void dev_vm_detach(struct dev_vm *vm)
 {
+	for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
+		if (vm->attached && vm->kick[i].fd >= 0) {
+			dev_ep_del(vm->env->epfd, &vm->kick[i]);
+			vm->kick[i].fd = -1;
+		}
 	drop_conns(vm, false);
 	rxq_clear(&vm->rxq);
 	for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {

@@ -10,6 +10,7 @@
 #ifndef VSK_DEV_VM_H
 #define VSK_DEV_VM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,9 +26,11 @@
 
 struct dev_env {
 	int epfd;
-	struct dev_log log;
-	struct dev_tap tap;
-	struct dev_switch sw;
+	const struct dev_log *log;                 /* the device's, shared */
+	struct dev_tap *tap;                       /* the device's, shared */
+	struct dev_switch *sw;                     /* the device's, shared */
+	struct dev_inbox *inbox;                   /* this loop's */
+	pthread_mutex_t *stats_lock;               /* guards the VMs' published counters */
 	unsigned sock_mode;                        /* of the socket files made */
 	struct vq_elem txe;                        /* the tx chain being handled */
 	struct vq_elem scratch[DEV_SCRATCH_ELEMS]; /* rx chains */
@@ -46,7 +49,8 @@ void vm_event(struct dev_vm *vm, struct dev_ep *e, uint32_t events);
  * over, the reset event, deadlines passed by NOW. */
 void vm_round(struct dev_vm *vm, int64_t now);
 /* Part two, after every VM's part one (siblings may have filled this VM's
- * ring): one interrupt per queue, free what was retired. */
+ * ring): one interrupt per queue, free what was retired, publish the
+ * counters. */
 void vm_round_end(struct dev_vm *vm);
 /* Work left that must not wait for an event. */
 bool vm_busy(const struct dev_vm *vm);
@@ -56,6 +60,8 @@ bool vm_timed(const struct dev_vm *vm);
  * configured max-conns), a quarter of them host clients in their handshake. */
 void vm_set_fd_share(struct dev_vm *vm, unsigned share);
 const struct dev_vm_cfg *vm_cfg(const struct dev_vm *vm);
-const struct dev_stats *vm_stats(const struct dev_vm *vm);
+/* The VM's counters: LIVE (from the VM's own thread) or as published at
+ * the end of its loop's last round (from any thread). */
+void vm_stats(const struct dev_vm *vm, bool live, struct dev_stats *s);
 
 #endif

@@ -81,6 +81,18 @@ struct dev_vm;
 
 /* Create a device; LOG may be NULL. */
 int dev_create(struct dev **dp, dev_log_fn log, void *arg);
+/* Serve the VMs from N event loops: loop 0 runs in dev_run_once(), loops 1
+ * to N-1 in threads of their own once dev_start() is called; VMs are
+ * spread over the loops in the order added.  Before the first dev_add_vm():
+ * 0, -EINVAL (N is 0 or over 256) or -EBUSY.  With N > 1 the log callback
+ * is called from every loop's thread. */
+int dev_set_threads(struct dev *d, unsigned n);
+unsigned dev_threads(const struct dev *d);
+/* Start the worker threads of loops 1..N-1 (nothing with one loop); VMs
+ * and the capture are set before.  0 or -errno. */
+int dev_start(struct dev *d);
+/* Stop and join the worker threads (dev_destroy does it too). */
+void dev_stop(struct dev *d);
 /* Permission bits of the socket files dev_add_vm() creates (default
  * DEV_SOCKET_MODE_DEFAULT); -EINVAL above 0777. */
 int dev_set_socket_mode(struct dev *d, unsigned mode);
@@ -108,7 +120,9 @@ void dev_destroy(struct dev *d);
 
 /* Test hook: drive VM with queues that are not from vhost-user (a fake
  * guest).  RX and TX required, EV may be NULL.  dev_vm_kick() is what a
- * guest kick does. */
+ * guest kick does; a queue whose kick_fd is an eventfd is kicked through
+ * it instead, in the VM's loop (attach before dev_start(), detach after
+ * dev_stop()). */
 void dev_vm_attach(struct dev_vm *vm, struct vq *rx, struct vq *tx, struct vq *ev);
 void dev_vm_detach(struct dev_vm *vm);
 void dev_vm_kick(struct dev_vm *vm, unsigned qidx);

@@ -1,4 +1,5 @@
 /* Fake virtio-vsock guest for unit tests (see helper_fakeguest.h). */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,11 +93,24 @@ static void put_desc(struct fg *g, struct fg_queue *fq, uint16_t i, uint64_t add
 }
 
 
+/* Ring indices are shared with the device, which may run in another
+ * thread (test_device_threads): release what we publish, acquire what we
+ * read, as a real driver does with its barriers. */
+static void idx_store(uint8_t *p, uint16_t v)
+{
+	__atomic_store_n((uint16_t *)(void *)p, htole16(v), __ATOMIC_RELEASE);
+}
+
+static uint16_t idx_load(const uint8_t *p)
+{
+	return le16toh(__atomic_load_n((const uint16_t *)(const void *)p, __ATOMIC_ACQUIRE));
+}
+
 static void avail_push(struct fg *g, struct fg_queue *fq, uint16_t head)
 {
 	wire_st16(ptr(g, fq->avail + 4 + 2 * (uint64_t)(fq->avail_idx % FG_NUM)), head);
 	fq->avail_idx++;
-	wire_st16(ptr(g, fq->avail + 2), fq->avail_idx);
+	idx_store(ptr(g, fq->avail + 2), fq->avail_idx);
 }
 
 /* Two descriptors per chain, round robin: tests never keep FG_NUM/2
@@ -165,7 +179,7 @@ uint64_t fg_gpa(const struct fg *g, uint64_t off)
 unsigned fg_tx_done(struct fg *g)
 {
 	struct fg_queue *fq = &g->q[1];
-	uint16_t idx = wire_le16(ptr(g, fq->used + 2));
+	uint16_t idx = idx_load(ptr(g, fq->used + 2));
 	unsigned n = (uint16_t)(idx - fq->used_seen);
 
 	fq->used_seen = idx;
@@ -191,7 +205,7 @@ void fg_rx_give(struct fg *g, unsigned n, uint32_t buflen)
 int fg_rx_take(struct fg *g, struct wire_virtio *h, void *payload, size_t cap, uint32_t *plen)
 {
 	struct fg_queue *fq = &g->q[0];
-	uint16_t idx = wire_le16(ptr(g, fq->used + 2));
+	uint16_t idx = idx_load(ptr(g, fq->used + 2));
 	uint8_t *ue;
 	uint32_t id, written, n;
 
@@ -232,7 +246,7 @@ void fg_ev_give(struct fg *g)
 int fg_ev_take(struct fg *g, uint32_t *id)
 {
 	struct fg_queue *fq = &g->q[2];
-	uint16_t idx = wire_le16(ptr(g, fq->used + 2));
+	uint16_t idx = idx_load(ptr(g, fq->used + 2));
 	uint32_t head;
 
 	if (idx == fq->used_seen)
