@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "virtq.h"
+#include "wire.h"
 
 #define CID      4u
 #define PORT     5000u
@@ -75,6 +76,9 @@ void dd_guest_rings(struct guest *g, unsigned rx_chains, uint32_t buflen);
  * PIECES > 1: the payload in that many equal descriptors of an indirect
  * table, the way Linux posts a 64 KiB packet page by page. */
 void dd_tx_post(struct guest *g, uint16_t op, uint32_t flags, uint64_t pgpa, uint32_t len, unsigned pieces);
+/* The same with the header as given (any ports, op, credit; hp->len
+ * payload bytes at PGPA). */
+void dd_tx_post_hdr(struct guest *g, const struct wire_virtio *hp, uint64_t pgpa, unsigned pieces);
 /* Take back the tx chains the device returned. */
 void dd_tx_reap(struct guest *g);
 /* Bytes the device lets the guest send. */
@@ -82,5 +86,8 @@ uint32_t dd_tx_credit(const struct guest *g);
 /* Take used rx chains (credit, state, checked RW payloads), repost them;
  * returns how many. */
 unsigned dd_rx_reap(struct guest *g);
+/* The next used rx chain as it is: 1, its header and up to CAP payload
+ * bytes in BUF (may be NULL); the chain is reposted.  0 if none. */
+int dd_rx_next(struct guest *g, struct wire_virtio *h, uint8_t *buf, size_t cap);
 
 #endif

@@ -176,10 +176,7 @@ static uint64_t rx_addr(struct guest *g, unsigned id)
 /* Guest -> device packet on chain C: header, optional payload at PGPA. */
 void dd_tx_post(struct guest *g, uint16_t op, uint32_t flags, uint64_t pgpa, uint32_t len, unsigned pieces)
 {
-	struct gq *gq = &g->q[1];
 	struct wire_virtio h;
-	uint16_t c = g->freec[--g->nfree];
-	uint64_t ha = MEM_HDRS + 64ul * c;
 
 	memset(&h, 0, sizeof(h));
 	h.src_cid = CID;
@@ -192,8 +189,19 @@ void dd_tx_post(struct guest *g, uint16_t op, uint32_t flags, uint64_t pgpa, uin
 	h.flags = flags;
 	h.buf_alloc = GBUF;
 	h.fwd_cnt = g->fwd_cnt;
-	wire_virtio_encode(&h, dd_gptr(g, ha), WIRE_VIRTIO_HDR_LEN);
 	g->fwd_adv = g->fwd_cnt;
+	dd_tx_post_hdr(g, &h, pgpa, pieces);
+}
+
+void dd_tx_post_hdr(struct guest *g, const struct wire_virtio *hp, uint64_t pgpa, unsigned pieces)
+{
+	struct gq *gq = &g->q[1];
+	uint16_t c = g->freec[--g->nfree];
+	uint64_t ha = MEM_HDRS + 64ul * c;
+	uint32_t len = hp->len;
+	uint16_t op = hp->op;
+
+	wire_virtio_encode(hp, dd_gptr(g, ha), WIRE_VIRTIO_HDR_LEN);
 	if (len > 0 && pieces > 1) {
 		/* The indirect table: header, then the payload's pieces. */
 		uint64_t ta = MEM_INDIR + (uint64_t)c * (TX_PIECES + 1) * 16u;
@@ -294,4 +302,22 @@ unsigned dd_rx_reap(struct guest *g)
 		n++;
 	}
 	return n;
+}
+
+int dd_rx_next(struct guest *g, struct wire_virtio *h, uint8_t *buf, size_t cap)
+{
+	uint32_t id, w;
+	uint8_t *b;
+
+	if (used_take(g, &g->q[0], &id, &w) != 1)
+		return 0;
+	if (id >= g->rx_chains || w < WIRE_VIRTIO_HDR_LEN)
+		dd_die("bad rx used entry");
+	b = dd_gptr(g, rx_addr(g, id));
+	if (wire_virtio_decode(b, WIRE_VIRTIO_HDR_LEN, h) < 0 || w != WIRE_VIRTIO_HDR_LEN + h->len)
+		dd_die("bad rx header");
+	if (buf != NULL)
+		memcpy(buf, b + WIRE_VIRTIO_HDR_LEN, h->len < cap ? h->len : cap);
+	avail_push(g, &g->q[0], (uint16_t)id);
+	return 1;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "device/device.h"
@@ -27,7 +28,8 @@ static const char usage_text[] =
 	"  --config FILE       VMs from a YAML file (see vsk-device(1))\n"
 	"  --pcap FILE         record every packet moved (LINKTYPE_VSOCK, for tcpdump -r)\n"
 	"  --socket-mode MODE  octal permissions of the sockets created (default 0600)\n"
-	"  --threads N         serve the VMs from N event loops, one thread each (default 1)\n"
+	"  --threads N         serve the VMs from N event loops, one thread each\n"
+	"                      (default: one per VM, at most one per online CPU)\n"
 	"  --json              counters as JSON lines on stdout (docs/JSON.md)\n"
 	"  -v, --verbose       log connection events\n"
 	"Counters are printed on SIGUSR1 and at exit (SIGINT, SIGTERM).\n";
@@ -141,7 +143,7 @@ int cmd_device(int argc, char **argv)
 	static struct dev_vm_cfg cfg[DEV_MAX_VMS];
 	struct dev_vm_cfg one = { .cid = 3 };
 	const char *config = NULL, *pcap = NULL, *mode_arg = NULL, *vms[DEV_MAX_VMS];
-	unsigned mode = DEV_SOCKET_MODE_DEFAULT, threads = 1;
+	unsigned mode = DEV_SOCKET_MODE_DEFAULT, threads = 0;
 	bool single = false, cid_set = false;
 	int nvm = 0, ncfg = 0, c, rc;
 	char ebuf[512];
@@ -247,6 +249,16 @@ int cmd_device(int argc, char **argv)
 		err(1, "device setup");
 	}
 	dev_set_socket_mode(d, mode); /* checked above */
+	if (threads == 0) {
+		/* A loop per VM, as many as there are CPUs to run them: a busy
+		 * guest then never waits for another's work (2 busy VMs on 2
+		 * CPUs: 1.25-2.2x with two loops, bench/device-scale). */
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = (unsigned)(cpus > 0 && cpus < ncfg ? cpus : ncfg);
+		if (threads > 256)
+			threads = 256;
+	}
 	rc = dev_set_threads(d, threads);
 	if (rc < 0) {
 		dev_destroy(d);

@@ -12,7 +12,7 @@ _vsk_opts_bench="--bidir --bytes --count --crr --json --length --parallel --quie
 _vsk_opts_check="--json"
 _vsk_opts_cid="--json"
 _vsk_opts_connect="--bind --retry --timeout --verbose"
-_vsk_opts_device="--config --groups --guest-cid --json --pcap --socket --socket-mode --tx-buffer-size --uds-path --verbose --vm"
+_vsk_opts_device="--config --groups --guest-cid --json --pcap --socket --socket-mode --threads --tx-buffer-size --uds-path --verbose --vm"
 _vsk_opts_dump="--cid --conns --count --interface --json --keep --op --port --read --snaplen --type --utc --verbose --write"
 _vsk_opts_listen="--echo --exec --keep-open --once --output --systemd --verbose"
 _vsk_opts_proxy="--systemd --timeout --verbose"
@@ -56,7 +56,7 @@ _vsk()
 	-i|--interface)
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
 		return ;;
-	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--vm|\
+	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--threads|--vm|\
 	-c|--count|--cid|--port|-s|--snaplen|-l|--length|-P|--parallel|-t|--time|-n|--bytes)
 		return ;;
 	esac

@@ -27,7 +27,9 @@ static int reserve(struct dev_pend *p, uint32_t add, uint32_t limit)
 		if (need <= p->cap)
 			return 0;
 	}
-	cap = p->cap ? p->cap : 16384;
+	/* Small to start: thousands of connections each gathering a few bytes
+	 * at once must not cost 16 KiB apiece; doubling serves bulk. */
+	cap = p->cap ? p->cap : 1024;
 	while (cap < need)
 		cap *= 2;
 	b = realloc(p->buf, cap);

@@ -50,6 +50,8 @@ struct dev {
 	int nvms, cap;
 	atomic_bool stop;
 	bool running;                 /* worker threads started */
+	unsigned long fd_limit, fd_share; /* as share_fds() found them */
+	bool fd_said;                 /* a low share was logged */
 };
 
 static void loop_free(struct dev_loop *l)
@@ -166,9 +168,8 @@ static void share_fds(struct dev *d)
 	share = lim > used ? (lim - used) / (unsigned long)d->nvms : 1;
 	if (share == 0)
 		share = 1;
-	if (share < 64)
-		dev_logf(&d->log, 0, "the fd limit (%lu) leaves each of %d VMs %lu connections; raise it "
-			 "(ulimit -n, LimitNOFILE=)", lim, d->nvms, share);
+	d->fd_limit = lim;
+	d->fd_share = share;
 	for (int i = 0; i < d->nvms; i++)
 		vm_set_fd_share(d->vms[i], share > 0xffffffffu ? 0xffffffffu : (unsigned)share);
 }
@@ -212,6 +213,7 @@ int dev_add_vm(struct dev *d, const struct dev_vm_cfg *c, struct dev_vm **vmp, c
 			return -EEXIST;
 		}
 	}
+	d->fd_said = false; /* the share changes */
 	if (grow(&d->vms, d->nvms, &d->cap) < 0 || grow(&l->vms, l->nvms, &l->cap) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -279,8 +281,21 @@ static int loop_once(struct dev_loop *l, int timeout_ms)
 	return 0;
 }
 
+/* Once the VMs are set up (the first round, or dev_start): a share of fds
+ * too small to be useful is worth a line. */
+static void say_fd_share(struct dev *d)
+{
+	if (d->fd_said || d->nvms == 0)
+		return;
+	d->fd_said = true;
+	if (d->fd_share < 64)
+		dev_logf(&d->log, 0, "the fd limit (%lu) leaves each of %d VMs %lu connections; raise it "
+			 "(ulimit -n, LimitNOFILE=)", d->fd_limit, d->nvms, d->fd_share);
+}
+
 int dev_run_once(struct dev *d, int timeout_ms)
 {
+	say_fd_share(d);
 	return loop_once(d->loops[0], timeout_ms);
 }
 
@@ -301,6 +316,7 @@ int dev_start(struct dev *d)
 	sigset_t all, old;
 	int rc = 0;
 
+	say_fd_share(d);
 	if (d->running || d->nloops == 1)
 		return 0;
 	atomic_store(&d->stop, false);
