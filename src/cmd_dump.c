@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "capture.h"
+#include "conntrack.h"
 #include "print.h"
 #include "wire.h"
 
@@ -217,6 +218,7 @@ int cmd_dump(int argc, char **argv)
 	struct capture_reader *r = NULL;
 	struct capture_writer *w = NULL;
 	struct print_ctx *pc = NULL;
+	struct conntrack *ct = NULL;
 	struct pbuf out = { 0 };
 	struct sigaction sa;
 	const char *src, *ifname = NULL;
@@ -267,7 +269,8 @@ int cmd_dump(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	if (print_ctx_new(&a.po, &pc) < 0 || pbuf_init(&out, OUT_CHUNK + 65536) < 0) {
+	if (print_ctx_new(&a.po, &pc) < 0 || pbuf_init(&out, OUT_CHUNK + 65536) < 0 ||
+	    (a.conns && conntrack_new(&ct) < 0)) {
 		warnx("out of memory");
 		status = 1;
 		goto out;
@@ -290,6 +293,7 @@ int cmd_dump(int argc, char **argv)
 	while (!g_stop && (a.count == 0 || seen < a.count)) {
 		struct capture_pkt p;
 		struct wire_rec rec;
+		struct ct_event ev;
 
 		rc = capture_next(r, &p, eb);
 		if (rc == 0)
@@ -314,7 +318,7 @@ int cmd_dump(int argc, char **argv)
 		if (!print_match(&a.pf, &rec))
 			continue;
 		seen++;
-		if (a.conns && print_conns_add(pc, &p.ts, p.len, &rec) == -ENOMEM) {
+		if (ct != NULL && conntrack_add(ct, &p.ts, p.len, &rec, &ev) == -ENOMEM) {
 			warnx("out of memory for the connection table");
 			status = 1;
 			break;
@@ -336,7 +340,7 @@ int cmd_dump(int argc, char **argv)
 			break;
 	}
 	if (orc == 0 && a.conns && !(w != NULL && strcmp(a.wfile, "-") == 0)) {
-		print_conns(pc, &out);
+		print_conns(pc, ct, &out);
 		orc = flush_out(&out);
 	} else if (orc == 0) {
 		orc = flush_out(&out);
@@ -365,6 +369,7 @@ out:
 		warn("remove interface %s", ifname);
 	}
 	print_ctx_free(pc);
+	conntrack_free(ct);
 	pbuf_free(&out);
 	free(a.bpf);
 	return status;
