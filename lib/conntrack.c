@@ -46,15 +46,38 @@ const char *ct_end_name(uint8_t end)
 	return end == CT_END_SHUTDOWN ? "SHUTDOWN" : end == CT_END_RST ? "RST" : "open";
 }
 
+/* What direction D has sent that its peer has not yet forwarded. */
+static bool inflight(const struct ct_conn *k, int d, uint32_t *n)
+{
+	if (!k->seen_req || !k->s[1 - d].credit_known)
+		return false;
+	*n = k->s[d].tx_cnt - k->s[1 - d].fwd_cnt;
+	return true;
+}
+
 bool ct_credit(const struct ct_conn *k, int d, uint32_t *credit)
 {
-	const struct ct_side *me = &k->s[d], *peer = &k->s[1 - d];
-	uint32_t inflight;
+	uint32_t ba = k->s[1 - d].buf_alloc, n;
 
-	if (!k->seen_req || !peer->credit_known)
+	if (!inflight(k, d, &n))
 		return false;
-	inflight = me->tx_cnt - peer->fwd_cnt;
-	*credit = peer->buf_alloc > inflight ? peer->buf_alloc - inflight : 0;
+	*credit = ba > n ? ba - n : 0;
+	return true;
+}
+
+bool ct_limit(const struct ct_conn *k, int d, uint64_t *limit)
+{
+	uint64_t b = k->s[d].bytes;
+	uint32_t n;
+	int64_t l;
+
+	if (!inflight(k, d, &n))
+		return false;
+	/* A hostile file can claim 4 GiB per record: keep the sum signed. */
+	if (b > (1ull << 62))
+		b = 1ull << 62;
+	l = (int64_t)b + k->s[1 - d].buf_alloc - n;
+	*limit = l < 0 ? 0 : (uint64_t)l;
 	return true;
 }
 

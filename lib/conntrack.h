@@ -88,6 +88,10 @@ const struct ct_conn *conntrack_get(const struct conntrack *ct, size_t i);
 
 /* Credit of direction D of K into *CREDIT: false when it is not known. */
 bool ct_credit(const struct ct_conn *k, int d, uint32_t *credit);
+/* Its credit limit: the stream offset up to which D may send, the peer's
+ * fwd_cnt + buf_alloc in D's offsets (below D's offset when D sent more
+ * than its credit; 0 at least).  False when not known. */
+bool ct_limit(const struct ct_conn *k, int d, uint64_t *limit);
 
 /* "SHUTDOWN", "RST" or "open". */
 const char *ct_end_name(uint8_t end);
