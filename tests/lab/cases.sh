@@ -28,7 +28,7 @@ lab_case dump_loopback        loopback 60  "vsk dump -w creates vsockmon0, recor
 lab_case dump_keep            loopback 40  "vsk dump --keep leaves vsockmon0; a second dump uses it and leaves it"
 lab_case dump_pipe_closed     loopback 40  "vsk dump | head -n 1: the reader leaves, vsk dump still removes vsockmon0"
 lab_case dump_no_vsockmon     loopback 20  "without the vsockmon module: one line naming modprobe vsockmon"
-lab_case dump_slow_reader     loopback 90  "vsk dump records 1 MiB into a reader of 8 KiB per 20 ms: --conns counts FULL, --plot shades the waits"
+lab_case dump_slow_reader     loopback 90  "vsk dump records 1 MiB into a reader of 8 KiB per 20 ms: --conns counts FULL, --plot (live and from the file) shades the waits"
 lab_case bench_loopback       loopback 150 "vsk bench -s + client over CID 1: stream up/-R/--bidir/--rr/--crr and vsock-seq, data verified, clean ends"
 lab_case bench_proxy_vsock    loopback 150 "vsk bench through vsk proxy vsock->vsock: stream both ways, vsock-seq messages kept whole"
 
@@ -341,7 +341,8 @@ t_dump_no_vsockmon() {
 # its last update: a stall for every 192 KiB read, at least three here.
 t_dump_slow_reader() {
 	[ -e /sys/class/net/vsockmon0 ] && ip link del vsockmon0
-	dump_start full.pcap
+	# Live --plot too: written when SIGINT stops the capture.
+	dump_start full.pcap --plot live.svg
 	spawn lis vsk listen vsock:any:6100 --once --exec 'n=0
 		while k=$(dd bs=8192 count=1 2>/dev/null | wc -c) && [ "$k" -gt 0 ]; do
 			n=$((n + k)); usleep 20000
@@ -367,6 +368,9 @@ t_dump_slow_reader() {
 	_sh=$(grep -c 'class="stall"' slow.svg)
 	echo "stall shades: $_sh"
 	[ "$_sh" -ge 1 ] || fail "--plot shows no wait for credit"
+	[ "$(tail -n 1 live.svg 2>/dev/null)" = "</svg>" ] || fail "live --plot wrote no whole SVG: $(excerpt live.svg)"
+	[ "$(grep -c 'class="stall"' live.svg)" = "$_sh" ] ||
+		fail "live --plot has $(grep -c 'class="stall"' live.svg) stall shades, the file's plot $_sh"
 	echo "PCAP-BEGIN dump_slow_reader"
 	base64 slow.pcap
 	echo "PCAP-END"
