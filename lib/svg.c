@@ -37,12 +37,34 @@ void svg_num(FILE *f, double v)
 		fprintf(f, "%lld", t / 10);
 }
 
+/* Length of the valid UTF-8 sequence at S, or 0 (XML must be valid
+ * UTF-8, and a file name need not be). */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (n == 0 || s[0] > 0xf4)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* Overlong three- and four-byte forms, surrogates, beyond U+10FFFF. */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
 void svg_esc(FILE *f, const char *s)
 {
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
 
-		switch (c) {
+	while (*p != '\0') {
+		size_t n = utf8_len(p);
+
+		switch (*p) {
 		case '&': fputs("&amp;", f); break;
 		case '<': fputs("&lt;", f); break;
 		case '>': fputs("&gt;", f); break;
@@ -50,9 +72,12 @@ void svg_esc(FILE *f, const char *s)
 		case '\'': fputs("&apos;", f); break;
 		default:
 			/* XML 1.0 has no place for control characters. */
-			if (c >= 0x20 || c == '\t')
-				fputc(c, f);
+			if (n == 0)
+				fputc('?', f);
+			else if (n > 1 || *p >= 0x20 || *p == '\t')
+				fwrite(p, 1, n, f);
 		}
+		p += n ? n : 1;
 	}
 }
 

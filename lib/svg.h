@@ -26,7 +26,8 @@ void svg_end(FILE *f);
 
 /* V with one decimal (or none when whole): "12", "-3.5". */
 void svg_num(FILE *f, double v);
-/* S with &, <, >, " and ' escaped, control characters dropped. */
+/* S with &, <, >, " and ' escaped, control characters dropped, bytes that
+ * are not UTF-8 as '?'. */
 void svg_esc(FILE *f, const char *s);
 /* <text x y [anchor]>S</text> at font SIZE, FILL colour, escaped;
  * ANCHOR "start", "middle" or "end" (NULL: start). */

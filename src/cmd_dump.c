@@ -302,7 +302,7 @@ static int plot_finish(const struct dump_args *a, FILE *f, const struct conntrac
 	if (rc == 0)
 		rc = crc;
 	if (rc < 0 && rc != -ENOENT) {
-		errno = rc == -EIO ? EIO : -rc;
+		errno = -rc;
 		warn("write %s (--plot)", a->plot);
 	}
 	return rc;

@@ -386,6 +386,10 @@ static void test_svg_pieces(void **state)
 	s = svg_out(esc_fn, "<a&'\"\x01\tb>");
 	assert_string_equal(s, "&lt;a&amp;&apos;&quot;\tb&gt;");
 	free(s);
+	/* UTF-8 passes; a stray byte, an overlong form or a cut sequence not. */
+	s = svg_out(esc_fn, "\xc2\xb5s \xe2\x87\x84 \xff \xc0\xaf \xe2\x87");
+	assert_string_equal(s, "\xc2\xb5s \xe2\x87\x84 ? ?? ??");
+	free(s);
 	assert_true(svg_step(130, 4) == 20);
 	assert_true(svg_step(1, 4) == 0.2);
 	assert_true(svg_step(8638, 8) == 1000);
