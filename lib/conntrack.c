@@ -222,6 +222,12 @@ static void account(struct ct_conn *k, int dir, const struct wire_rec *r, uint32
 	me->buf_alloc = v->buf_alloc;
 	me->fwd_cnt = v->fwd_cnt;
 	me->credit_known = true;
+	/* Forwarded more than the capture saw the peer send: its records were
+	 * lost (vsockmon drops when its reader lags).  It sent at least that
+	 * much; without this, the wrapped difference would read as no credit
+	 * for the rest of the connection. */
+	if ((int32_t)(peer->tx_cnt - me->fwd_cnt) < 0)
+		peer->tx_cnt = me->fwd_cnt;
 	if (peer->waiting && (!ct_credit(k, 1 - dir, &credit) || credit > 0)) {
 		peer->waiting = false;
 		ev->wait_end = true;

@@ -9,7 +9,9 @@
  * Credit, as the kernel computes it: the credit of direction D (what
  * endpoint D may still send) is peer.buf_alloc - (D.tx_cnt - peer.fwd_cnt),
  * from the last header the peer sent; only known once the REQUEST was
- * captured (otherwise D's tx_cnt is not known).
+ * captured (otherwise D's tx_cnt is not known).  When the peer's fwd_cnt
+ * is ahead of what the capture saw D send, records were lost: D's tx_cnt
+ * is taken up to it (the stream offsets stay those of the captured bytes).
  *
  * Stalls: a record of D is counted in STALLS when it is an RW sent with
  * zero credit or a CREDIT_REQUEST, in FULL when it is an RW that used up

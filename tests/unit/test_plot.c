@@ -133,6 +133,33 @@ static void test_waits(void **state)
 	rig_free(&g);
 }
 
+/* A capture that lost records of A (B forwarded more than was seen sent)
+ * must not read as "no credit" on every later send. */
+static void test_lost_records(void **state)
+{
+	struct rig g;
+	uint32_t credit;
+
+	rig_new(&g, -1);
+	feed(&g, 1, 0, 7000, true, WIRE_OP_REQUEST, 0, 1000, 0, 0, S);
+	feed(&g, 1, 10, 7000, false, WIRE_OP_RESPONSE, 0, 1000, 0, 0, S);
+	feed(&g, 1, 20, 7000, true, WIRE_OP_RW, 100, 1000, 0, 0, S);
+	/* B says it forwarded 600: 500 bytes of A's were not captured. */
+	feed(&g, 1, 30, 7000, false, WIRE_OP_CREDIT_UPDATE, 0, 1000, 600, 0, S);
+	assert_true(ct_credit(g.k, 0, &credit));
+	assert_int_equal(credit, 1000);
+	feed(&g, 1, 40, 7000, true, WIRE_OP_RW, 100, 1000, 0, 0, S);
+	assert_false(g.ev.stall || g.ev.full || g.ev.wait_begin);
+	/* And credit is counted right again from there: 900 left, then full. */
+	assert_true(ct_credit(g.k, 0, &credit));
+	assert_int_equal(credit, 900);
+	feed(&g, 1, 50, 7000, true, WIRE_OP_RW, 900, 1000, 0, 0, S);
+	assert_true(g.ev.full && g.ev.wait_begin);
+	assert_int_equal(g.k->s[0].stalls, 0);
+	assert_int_equal(g.k->s[0].bytes, 1100); /* what the capture holds */
+	rig_free(&g);
+}
+
 /* Without the REQUEST credit is unknown: a CREDIT_REQUEST still starts a
  * wait, and any record of the peer ends it. */
 static void test_waits_unknown_credit(void **state)
@@ -411,6 +438,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_waits),
 		cmocka_unit_test(test_waits_unknown_credit),
+		cmocka_unit_test(test_lost_records),
 		cmocka_unit_test(test_timeline_bins),
 		cmocka_unit_test(test_timeline_hostile),
 		cmocka_unit_test(test_timeline_only),
