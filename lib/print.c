@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "conntrack.h"
 #include "print.h"
 
 /* ---------------------------------------------------------------- pbuf */
@@ -110,29 +111,6 @@ static const char hexd[] = "0123456789abcdef";
 
 /* ------------------------------------------------------------- context */
 
-struct side {
-	uint64_t bytes, pkts;
-	uint32_t tx_cnt;         /* payload bytes sent (u32 wrap, as the kernel) */
-	uint32_t buf_alloc, fwd_cnt;
-	bool credit_known;       /* this side has advertised its credit */
-	uint32_t stalls;         /* sent with zero peer credit, or CREDIT_REQUEST */
-	uint32_t full;           /* a send that used up the peer's last credit */
-};
-
-enum { END_OPEN, END_SHUTDOWN, END_RST };
-
-struct conn {
-	uint64_t cid[2];         /* [0] = first seen sender (initiator if REQUEST) */
-	uint32_t port[2];
-	uint16_t type;
-	bool used, dead;         /* dead: superseded by a later connection */
-	bool seen_req;           /* saw the REQUEST: byte counters are exact */
-	uint8_t end;
-	uint32_t order;          /* creation order for the table */
-	struct timeval first, last;
-	struct side s[2];        /* s[i]: what endpoint i sent */
-};
-
 struct print_ctx {
 	struct print_opts o;
 	time_t blk;              /* start of the 15-minute block OFF is valid for */
@@ -141,12 +119,7 @@ struct print_ctx {
 	time_t last_sec;         /* "HH:MM:SS." of LAST_SEC, reused while equal */
 	char last_hms[9];
 	bool last_valid;
-	struct conn *ct;         /* open-addressing table */
-	size_t ncap, nused;
-	uint32_t norder;
 };
-
-#define CONNS_MAX (1u << 22) /* bound memory on hostile captures */
 
 int print_ctx_new(const struct print_opts *o, struct print_ctx **cp)
 {
@@ -163,7 +136,6 @@ void print_ctx_free(struct print_ctx *c)
 {
 	if (c == NULL)
 		return;
-	free(c->ct);
 	free(c);
 }
 
@@ -489,171 +461,7 @@ bool print_match(const struct print_filter *f, const struct wire_rec *r)
 
 /* --------------------------------------------------------------- conns */
 
-static size_t conn_hash(uint64_t c0, uint32_t p0, uint64_t c1, uint32_t p1, uint16_t type)
-{
-	/* Symmetric in the two endpoints: both directions land in one slot. */
-	uint64_t a = (c0 * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)p0 * 0xc2b2ae3d27d4eb4full);
-	uint64_t z = (c1 * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)p1 * 0xc2b2ae3d27d4eb4full);
-	uint64_t h = (a + z) ^ type;
-
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 32;
-	return (size_t)h;
-}
-
-/* Direction of (src -> dst) in K: 0 if src is endpoint 0, 1 if endpoint 1,
- * -1 if K is another connection. */
-static int conn_dir(const struct conn *k, const struct wire_rec *r, uint16_t type)
-{
-	const struct wire_mon *m = &r->mon;
-
-	if (!k->used || k->dead || k->type != type)
-		return -1;
-	if (k->cid[0] == m->src_cid && k->port[0] == m->src_port &&
-	    k->cid[1] == m->dst_cid && k->port[1] == m->dst_port)
-		return 0;
-	if (k->cid[1] == m->src_cid && k->port[1] == m->src_port &&
-	    k->cid[0] == m->dst_cid && k->port[0] == m->dst_port)
-		return 1;
-	return -1;
-}
-
-static int conns_grow(struct print_ctx *c)
-{
-	size_t ncap = c->ncap ? c->ncap * 2 : 1024;
-	struct conn *nt = calloc(ncap, sizeof(*nt));
-
-	if (nt == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->ncap; i++) {
-		const struct conn *k = &c->ct[i];
-		size_t j;
-
-		if (!k->used)
-			continue;
-		j = conn_hash(k->cid[0], k->port[0], k->cid[1], k->port[1], k->type) & (ncap - 1);
-		while (nt[j].used)
-			j = (j + 1) & (ncap - 1);
-		nt[j] = *k;
-	}
-	free(c->ct);
-	c->ct = nt;
-	c->ncap = ncap;
-	return 0;
-}
-
-static int tv_cmp(const struct timeval *a, const struct timeval *b)
-{
-	if (a->tv_sec != b->tv_sec)
-		return a->tv_sec < b->tv_sec ? -1 : 1;
-	return a->tv_usec < b->tv_usec ? -1 : a->tv_usec > b->tv_usec;
-}
-
-int print_conns_add(struct print_ctx *c, const struct timeval *ts, uint32_t len,
-		    const struct wire_rec *r)
-{
-	const struct wire_virtio *v = &r->virtio;
-	struct conn *k = NULL;
-	struct side *me, *peer;
-	size_t i;
-	int dir = -1;
-
-	/* Only decoded virtio packets say which connection they belong to. */
-	if (!r->has_virtio)
-		return 0;
-	if (c->ncap == 0 || (c->nused + 1) * 4 > c->ncap * 3) {
-		if (c->nused >= CONNS_MAX)
-			return -ENOSPC;
-		if (conns_grow(c) < 0)
-			return -ENOMEM;
-	}
-	i = conn_hash(r->mon.src_cid, r->mon.src_port, r->mon.dst_cid, r->mon.dst_port,
-		      v->type) & (c->ncap - 1);
-	for (; c->ct[i].used; i = (i + 1) & (c->ncap - 1)) {
-		dir = conn_dir(&c->ct[i], r, v->type);
-		if (dir >= 0) {
-			k = &c->ct[i];
-			break;
-		}
-	}
-	/* A REQUEST on a finished or already-requested pair starts a new one. */
-	if (k != NULL && v->op == WIRE_OP_REQUEST && (k->end != END_OPEN || k->seen_req)) {
-		k->dead = true;
-		k = NULL;
-		for (; c->ct[i].used; i = (i + 1) & (c->ncap - 1))
-			;
-	}
-	if (k == NULL) {
-		k = &c->ct[i];
-		memset(k, 0, sizeof(*k));
-		k->used = true;
-		k->cid[0] = r->mon.src_cid;
-		k->port[0] = r->mon.src_port;
-		k->cid[1] = r->mon.dst_cid;
-		k->port[1] = r->mon.dst_port;
-		k->type = v->type;
-		k->seen_req = v->op == WIRE_OP_REQUEST;
-		k->order = c->norder++;
-		k->first = k->last = *ts;
-		c->nused++;
-		dir = 0;
-	}
-	if (tv_cmp(ts, &k->last) > 0)
-		k->last = *ts;
-	me = &k->s[dir];
-	peer = &k->s[1 - dir];
-	me->pkts++;
-	if (v->op == WIRE_OP_RW) {
-		/* A lying virtio len cannot claim more than the record held. */
-		size_t hdrs = WIRE_MON_HDR_LEN + (size_t)r->mon.len;
-		uint32_t n = v->len;
-
-		if (len < hdrs)
-			n = 0;
-		else if (n > len - hdrs)
-			n = (uint32_t)(len - hdrs);
-
-		me->bytes += n;
-		if (k->seen_req && peer->credit_known && n > 0) {
-			/* Credit the peer advertised, as the kernel computes it. */
-			uint32_t inflight = me->tx_cnt - peer->fwd_cnt;
-			uint32_t credit = peer->buf_alloc > inflight ? peer->buf_alloc - inflight : 0;
-
-			if (credit == 0)
-				me->stalls++;
-			else if (n >= credit)
-				me->full++;
-		}
-		me->tx_cnt += n;
-	} else if (v->op == WIRE_OP_CREDIT_REQUEST) {
-		me->stalls++;
-	} else if (v->op == WIRE_OP_SHUTDOWN && k->end == END_OPEN) {
-		k->end = END_SHUTDOWN;
-	} else if (v->op == WIRE_OP_RST && k->end == END_OPEN) {
-		k->end = END_RST;
-	}
-	/* Every header carries the sender's receive-buffer state. */
-	me->buf_alloc = v->buf_alloc;
-	me->fwd_cnt = v->fwd_cnt;
-	me->credit_known = true;
-	return 0;
-}
-
-static int conn_order_cmp(const void *a, const void *b)
-{
-	const struct conn *x = *(const struct conn *const *)a;
-	const struct conn *y = *(const struct conn *const *)b;
-
-	return x->order < y->order ? -1 : x->order > y->order;
-}
-
-static const char *end_name(uint8_t e)
-{
-	return e == END_SHUTDOWN ? "SHUTDOWN" : e == END_RST ? "RST" : "open";
-}
-
-static void put_dur(struct pbuf *b, const struct conn *k)
+static void put_dur(struct pbuf *b, const struct ct_conn *k)
 {
 	long long secs = (long long)k->last.tv_sec - k->first.tv_sec, us;
 
@@ -668,7 +476,7 @@ static void put_dur(struct pbuf *b, const struct conn *k)
 	putu_w(b, (uint64_t)(us % 1000000), 6);
 }
 
-static void conn_json(struct pbuf *b, const struct conn *k)
+static void conn_json(struct pbuf *b, const struct ct_conn *k)
 {
 	puts_(b, "{\"record\":\"conn\"");
 	json_kv_u(b, "a_cid", k->cid[0]);
@@ -686,7 +494,7 @@ static void conn_json(struct pbuf *b, const struct conn *k)
 	puts_(b, ",\"duration\":");
 	put_dur(b, k);
 	puts_(b, ",\"end\":\"");
-	puts_(b, end_name(k->end));
+	puts_(b, ct_end_name(k->end));
 	putc_(b, '"');
 	json_kv_u(b, "stalls_a", k->s[0].stalls);
 	json_kv_u(b, "stalls_b", k->s[1].stalls);
@@ -695,20 +503,10 @@ static void conn_json(struct pbuf *b, const struct conn *k)
 	puts_(b, "}\n");
 }
 
-void print_conns(struct print_ctx *c, struct pbuf *b)
+void print_conns(struct print_ctx *c, const struct conntrack *ct, struct pbuf *b)
 {
-	const struct conn **v;
-	size_t n = 0;
+	size_t n = conntrack_count(ct);
 
-	v = calloc(c->nused ? c->nused : 1, sizeof(*v));
-	if (v == NULL) {
-		b->err = -ENOMEM;
-		return;
-	}
-	for (size_t i = 0; i < c->ncap; i++)
-		if (c->ct[i].used)
-			v[n++] = &c->ct[i];
-	qsort(v, n, sizeof(*v), conn_order_cmp);
 	if (!c->o.json) {
 		char line[256];
 
@@ -718,7 +516,7 @@ void print_conns(struct print_ctx *c, struct pbuf *b)
 		puts_(b, line);
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct conn *k = v[i];
+		const struct ct_conn *k = conntrack_get(ct, i);
 		char a[48], bb[48], t[32], dur[32];
 		char line[320];
 		struct pbuf d;
@@ -742,9 +540,8 @@ void print_conns(struct print_ctx *c, struct pbuf *b)
 			 a, bb, wire_name_or(wire_types, k->type, t, sizeof(t)),
 			 (unsigned long long)k->s[0].pkts, (unsigned long long)k->s[1].pkts,
 			 (unsigned long long)k->s[0].bytes, (unsigned long long)k->s[1].bytes,
-			 dur, end_name(k->end), k->s[0].stalls, k->s[1].stalls,
+			 dur, ct_end_name(k->end), k->s[0].stalls, k->s[1].stalls,
 			 k->s[0].full, k->s[1].full);
 		puts_(b, line);
 	}
-	free(v);
 }

@@ -1,5 +1,5 @@
 /* print: text/JSON rendering of vsock capture records and per-connection
- * statistics (internal to libvsk).
+ * table (internal to libvsk; the connections themselves are conntrack's).
  *
  * Everything is formatted into a growing memory buffer (struct pbuf) that
  * the caller writes out in big chunks: one write per many packets, with
@@ -67,11 +67,9 @@ void print_ctx_free(struct print_ctx *c);
 void print_rec(struct print_ctx *c, struct pbuf *b, const struct timeval *ts,
 	       uint32_t caplen, uint32_t len, const struct wire_rec *r);
 
-/* --conns: account record R of LEN bytes on the wire (payload bytes are
- * virtio len, but never more than the record carried); print_conns() renders the table (text or, with
- * opts.json, one object per connection). */
-int print_conns_add(struct print_ctx *c, const struct timeval *ts, uint32_t len,
-		    const struct wire_rec *r);
-void print_conns(struct print_ctx *c, struct pbuf *b);
+/* --conns: the table of the connections CT holds (conntrack.h) in order
+ * of first appearance: text, or with opts.json one object per connection. */
+struct conntrack;
+void print_conns(struct print_ctx *c, const struct conntrack *ct, struct pbuf *b);
 
 #endif /* VSK_PRINT_H */

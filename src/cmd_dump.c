@@ -5,22 +5,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "capture.h"
+#include "conntrack.h"
+#include "plot.h"
 #include "print.h"
+#include "timeline.h"
 #include "wire.h"
 
 #define DUMP_IFNAME "vsockmon0"  /* what `ip link add type vsockmon` picks */
 #define OUT_CHUNK   (1u << 20)   /* write text out in 1 MiB pieces */
 
 struct dump_args {
-	const char *iface, *rfile, *wfile;
+	const char *iface, *rfile, *wfile, *plot;
 	char *bpf;
 	uint32_t count;          /* 0 = no limit */
 	uint32_t snaplen;
+	uint32_t plot_conn;      /* with plot_conn_set: the --conns row, from 1 */
+	bool plot_conn_set;
 	bool keep, conns;
 	struct print_opts po;
 	struct print_filter pf;
@@ -41,8 +47,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vsk dump [-i IFACE | -r FILE] [-w FILE] [-c COUNT] [-v] [-x | -X] [--json]\n"
-		"                [--conns] [--cid N] [--port N] [--op NAME] [--type NAME]\n"
-		"                [--keep] [--utc] [-s SNAPLEN] [BPF expression]\n"
+		"                [--conns] [--plot FILE [--plot-conn N]] [--cid N] [--port N]\n"
+		"                [--op NAME] [--type NAME] [--keep] [--utc] [-s SNAPLEN]\n"
+		"                [BPF expression]\n"
 		"\n"
 		"  -i, --interface IFACE  capture live on a vsockmon interface (default: the\n"
 		"                         first one; as root one is created and removed on exit)\n"
@@ -53,6 +60,9 @@ static void usage(FILE *f)
 		"  -x / -X                payload as hex / hex and ASCII\n"
 		"      --json             one JSON object per record (see man vsk-dump)\n"
 		"      --conns            per-connection table at the end\n"
+		"      --plot FILE        time-sequence and credit graph of every connection as\n"
+		"                         SVG ('-' = stdout), written at the end; no record lines\n"
+		"      --plot-conn N      only connection N (its row in the --conns table, from 1)\n"
 		"      --cid N, --port N  records from or to this CID / port\n"
 		"      --op NAME          CONNECT|DISCONNECT|CONTROL|PAYLOAD or a virtio op\n"
 		"                         (REQUEST RESPONSE RST SHUTDOWN RW CREDIT_UPDATE CREDIT_REQUEST)\n"
@@ -81,9 +91,23 @@ static char *join_args(int argc, char **argv)
 	return s;
 }
 
+/* A and B name one file (by name, or one existing file by two names). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (a == NULL || b == NULL || strcmp(a, "-") == 0)
+		return false;
+	if (strcmp(a, b) == 0)
+		return true;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
 static void parse(int argc, char **argv, struct dump_args *a)
 {
-	enum { O_JSON = 256, O_CONNS, O_CID, O_PORT, O_OP, O_TYPE, O_KEEP, O_UTC };
+	enum { O_JSON = 256, O_CONNS, O_CID, O_PORT, O_OP, O_TYPE, O_KEEP, O_UTC, O_PLOT,
+	       O_PLOT_CONN };
 	static const struct option opts[] = {
 		{ "interface", required_argument, NULL, 'i' },
 		{ "read", required_argument, NULL, 'r' },
@@ -95,6 +119,8 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		{ "hex-ascii", no_argument, NULL, 'X' },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "conns", no_argument, NULL, O_CONNS },
+		{ "plot", required_argument, NULL, O_PLOT },
+		{ "plot-conn", required_argument, NULL, O_PLOT_CONN },
 		{ "cid", required_argument, NULL, O_CID },
 		{ "port", required_argument, NULL, O_PORT },
 		{ "op", required_argument, NULL, O_OP },
@@ -119,6 +145,11 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		case 'X': a->po.hex = PRINT_HEX_ASCII; break;
 		case O_JSON: a->po.json = true; break;
 		case O_CONNS: a->conns = true; break;
+		case O_PLOT: a->plot = optarg; break;
+		case O_PLOT_CONN:
+			a->plot_conn = cli_u32(optarg, "plot-conn", UINT32_MAX);
+			a->plot_conn_set = true;
+			break;
 		case O_CID:
 			a->pf.cid = cli_u32(optarg, "cid", UINT32_MAX);
 			a->pf.cid_set = true;
@@ -140,6 +171,8 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		     "REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE or CREDIT_REQUEST)", opname);
 	if (typename != NULL && print_filter_type(&a->pf, typename) < 0)
 		errx(EXIT_USAGE, "invalid type: '%s' (expected STREAM, SEQPACKET or DGRAM)", typename);
+	if (a->plot != NULL && a->plot[0] == '\0')
+		errx(EXIT_USAGE, "--plot needs a file name ('-' for stdout)");
 	if (a->iface != NULL && a->rfile != NULL)
 		errx(EXIT_USAGE, "-i and -r are exclusive: capture live or read a file");
 	if (a->keep && a->rfile != NULL)
@@ -150,6 +183,16 @@ static void parse(int argc, char **argv, struct dump_args *a)
 	if (a->rfile != NULL && a->wfile != NULL && strcmp(a->rfile, "-") &&
 	    strcmp(a->rfile, a->wfile) == 0)
 		errx(EXIT_USAGE, "-r and -w name the same file '%s'", a->rfile);
+	if (a->plot_conn_set && a->plot == NULL)
+		errx(EXIT_USAGE, "--plot-conn picks the connection --plot draws: give --plot FILE");
+	if (a->plot_conn_set && a->plot_conn == 0)
+		errx(EXIT_USAGE, "--plot-conn counts the rows of --conns from 1");
+	if (a->plot != NULL && strcmp(a->plot, "-") == 0 && (a->conns || a->po.json ||
+	    (a->wfile != NULL && strcmp(a->wfile, "-") == 0)))
+		errx(EXIT_USAGE, "--plot - writes SVG to stdout; it cannot also carry text or pcap");
+	if (a->plot != NULL && strcmp(a->plot, "-") != 0 &&
+	    (same_file(a->rfile, a->plot) || same_file(a->wfile, a->plot)))
+		errx(EXIT_USAGE, "--plot names the file '%s' that -r or -w already uses", a->plot);
 	if (optind < argc)
 		a->bpf = join_args(argc - optind, argv + optind);
 }
@@ -199,6 +242,72 @@ static const char *live_iface(const struct dump_args *a, char *name, size_t len,
 	return name;
 }
 
+/* Feed one record to the connection table and the plot's timeline. */
+static int track(struct conntrack *ct, struct timeline *tl, const struct capture_pkt *p,
+		 const struct wire_rec *rec)
+{
+	struct ct_event ev;
+	int rc = conntrack_add(ct, &p->ts, p->len, rec, &ev);
+
+	/* More than CT_CONNS_MAX connections (-ENOSPC): the rest are not counted. */
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc == 1 && tl != NULL)
+		return timeline_add(tl, &p->ts, rec, &ev, conntrack_get(ct, ev.conn));
+	return 0;
+}
+
+static FILE *plot_open(const char *path)
+{
+	FILE *f;
+
+	if (strcmp(path, "-") == 0)
+		return stdout;
+	f = fopen(path, "w");
+	if (f == NULL)
+		warn("open %s (--plot)", path);
+	return f;
+}
+
+/* Close the plot's file F; an unfinished (FAILED) one that is a regular
+ * file is removed rather than left half written.  0 or -errno. */
+static int plot_close(FILE *f, const char *path, bool failed)
+{
+	struct stat st;
+	bool reg = f != stdout && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+	int rc = 0;
+
+	if (f == stdout ? fflush(f) != 0 : fclose(f) != 0)
+		rc = -errno;
+	if ((failed || rc < 0) && reg)
+		unlink(path);
+	return rc;
+}
+
+/* Draw the plot into F and close it; 0 or -errno after saying what failed. */
+static int plot_finish(const struct dump_args *a, FILE *f, const struct conntrack *ct,
+		       const struct timeline *tl, const char *src)
+{
+	struct plot_opts po = { .source = src, .only = a->plot_conn_set ? (long)a->plot_conn - 1 : -1 };
+	size_t n = conntrack_count(ct);
+	int rc = plot_svg(f, ct, tl, &po), crc;
+
+	if (rc == -ENOENT)
+		warnx("--plot-conn %u: %s has %zu connection%s (the rows of --conns)", a->plot_conn,
+		      src, n, n == 1 ? "" : "s");
+	else if (rc == 0 && po.only < 0 && n > TL_CONNS_MAX)
+		warnx("--plot %s: the first %u of %zu connections are drawn; --plot-conn N draws "
+		      "connection N", a->plot, TL_CONNS_MAX, n);
+	crc = plot_close(f, a->plot, rc < 0);
+	if (rc == 0)
+		rc = crc;
+	if (rc < 0 && rc != -ENOENT) {
+		errno = -rc;
+		warn("write %s (--plot)", a->plot);
+	}
+	return rc;
+}
+
 static void show_progress(const struct capture_reader *r, uint32_t nread)
 {
 	uint64_t pos, size;
@@ -217,6 +326,9 @@ int cmd_dump(int argc, char **argv)
 	struct capture_reader *r = NULL;
 	struct capture_writer *w = NULL;
 	struct print_ctx *pc = NULL;
+	struct conntrack *ct = NULL;
+	struct timeline *tl = NULL;
+	FILE *pf = NULL;
 	struct pbuf out = { 0 };
 	struct sigaction sa;
 	const char *src, *ifname = NULL;
@@ -267,7 +379,14 @@ int cmd_dump(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	if (print_ctx_new(&a.po, &pc) < 0 || pbuf_init(&out, OUT_CHUNK + 65536) < 0) {
+	if (a.plot != NULL && (pf = plot_open(a.plot)) == NULL) {
+		status = 1;
+		goto out;
+	}
+	if (print_ctx_new(&a.po, &pc) < 0 || pbuf_init(&out, OUT_CHUNK + 65536) < 0 ||
+	    ((a.conns || a.plot != NULL) && conntrack_new(&ct) < 0) ||
+	    (a.plot != NULL && timeline_new(&(struct tl_opts){
+		.only = a.plot_conn_set ? (long)a.plot_conn - 1 : -1 }, &tl) < 0)) {
 		warnx("out of memory");
 		status = 1;
 		goto out;
@@ -284,8 +403,10 @@ int cmd_dump(int argc, char **argv)
 		signal(SIGPIPE, SIG_IGN);
 	g_reader = r;
 	/* Progress only where a person watches and it cannot mix with the
-	 * records: a terminal on stderr, stdout elsewhere, a file being read. */
-	progress = !live && isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO);
+	 * records: a terminal on stderr, stdout elsewhere (or nothing printed
+	 * to it: --plot into a file without --conns), a file being read. */
+	progress = !live && isatty(STDERR_FILENO) && (!isatty(STDOUT_FILENO) ||
+		   (a.plot != NULL && strcmp(a.plot, "-") != 0 && !a.conns));
 
 	while (!g_stop && (a.count == 0 || seen < a.count)) {
 		struct capture_pkt p;
@@ -314,7 +435,7 @@ int cmd_dump(int argc, char **argv)
 		if (!print_match(&a.pf, &rec))
 			continue;
 		seen++;
-		if (a.conns && print_conns_add(pc, &p.ts, p.len, &rec) == -ENOMEM) {
+		if (ct != NULL && track(ct, tl, &p, &rec) < 0) {
 			warnx("out of memory for the connection table");
 			status = 1;
 			break;
@@ -331,12 +452,14 @@ int cmd_dump(int argc, char **argv)
 			}
 			continue;
 		}
+		if (a.plot != NULL)
+			continue; /* the picture instead of the lines, as -w */
 		print_rec(pc, &out, &p.ts, p.caplen, p.len, &rec);
 		if ((out.len >= OUT_CHUNK || live) && (orc = flush_out(&out)) < 0)
 			break;
 	}
 	if (orc == 0 && a.conns && !(w != NULL && strcmp(a.wfile, "-") == 0)) {
-		print_conns(pc, &out);
+		print_conns(pc, ct, &out);
 		orc = flush_out(&out);
 	} else if (orc == 0) {
 		orc = flush_out(&out);
@@ -352,7 +475,15 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (shown)
 		fputs("\r\033[K", stderr);
+	if (pf != NULL) {
+		/* Also after a read error: the picture of what was read. */
+		if (plot_finish(&a, pf, ct, tl, src) < 0)
+			status = 1;
+		pf = NULL;
+	}
 out:
+	if (pf != NULL)
+		plot_close(pf, a.plot, true);
 	g_reader = NULL;
 	if (w != NULL && (rc = capture_writer_close(w)) < 0) {
 		errno = -rc;
@@ -365,6 +496,8 @@ out:
 		warn("remove interface %s", ifname);
 	}
 	print_ctx_free(pc);
+	conntrack_free(ct);
+	timeline_free(tl);
 	pbuf_free(&out);
 	free(a.bpf);
 	return status;

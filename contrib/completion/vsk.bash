@@ -13,7 +13,7 @@ _vsk_opts_check="--json"
 _vsk_opts_cid="--json"
 _vsk_opts_connect="--bind --retry --timeout --verbose"
 _vsk_opts_device="--config --groups --guest-cid --json --pcap --socket --socket-mode --threads --tx-buffer-size --uds-path --verbose --vm"
-_vsk_opts_dump="--cid --conns --count --interface --json --keep --op --port --read --snaplen --type --utc --verbose --write"
+_vsk_opts_dump="--cid --conns --count --interface --json --keep --op --plot --plot-conn --port --read --snaplen --type --utc --verbose --write"
 _vsk_opts_listen="--echo --exec --keep-open --once --output --systemd --verbose"
 _vsk_opts_proxy="--systemd --timeout --verbose"
 _vsk_opts_recv="--hybrid --keep"
@@ -44,7 +44,7 @@ _vsk()
 
 	# Options that take a file or a value.
 	case $prev in
-	-o|--output|-r|--read|-w|--write|--pcap|--config|--hybrid|--socket|--uds-path)
+	-o|--output|-r|--read|-w|--write|--plot|--pcap|--config|--hybrid|--socket|--uds-path)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--op)
@@ -57,7 +57,7 @@ _vsk()
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
 		return ;;
 	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--threads|--vm|\
-	-c|--count|--cid|--port|-s|--snaplen|-l|--length|-P|--parallel|-t|--time|-n|--bytes)
+	-c|--count|--cid|--port|--plot-conn|-s|--snaplen|-l|--length|-P|--parallel|-t|--time|-n|--bytes)
 		return ;;
 	esac
 

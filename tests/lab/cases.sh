@@ -28,6 +28,7 @@ lab_case dump_loopback        loopback 60  "vsk dump -w creates vsockmon0, recor
 lab_case dump_keep            loopback 40  "vsk dump --keep leaves vsockmon0; a second dump uses it and leaves it"
 lab_case dump_pipe_closed     loopback 40  "vsk dump | head -n 1: the reader leaves, vsk dump still removes vsockmon0"
 lab_case dump_no_vsockmon     loopback 20  "without the vsockmon module: one line naming modprobe vsockmon"
+lab_case dump_slow_reader     loopback 90  "vsk dump records 1 MiB into a reader of 8 KiB per 20 ms: --conns counts FULL, --plot (live and from the file) shades the waits"
 lab_case bench_loopback       loopback 150 "vsk bench -s + client over CID 1: stream up/-R/--bidir/--rr/--crr and vsock-seq, data verified, clean ends"
 lab_case bench_proxy_vsock    loopback 150 "vsk bench through vsk proxy vsock->vsock: stream both ways, vsock-seq messages kept whole"
 
@@ -330,6 +331,52 @@ t_dump_no_vsockmon() {
 	[ "$RC" = 1 ] || fail "vsk dump without vsockmon exited $RC, want 1"
 	[ "$(wc -l <d.err)" = 1 ] || fail "want one line, got: $(excerpt d.err)"
 	grep -q 'modprobe vsockmon' d.err || fail "does not say modprobe vsockmon: $(excerpt d.err)"
+}
+
+# The capture behind README's picture (tests/dump/pcap/lab-slow-reader.pcap,
+# imported with tests/dump/lab-import): a stream sender far faster than its
+# reader, which takes 8 KiB every 20 ms straight from the socket, so the
+# sender keeps running into the reader's credit limit.  Linux 6.1 sends a
+# CREDIT_UPDATE only once less than 64 KiB of the 256 KiB buffer is free by
+# its last update: a stall for every 192 KiB read, at least three here.
+t_dump_slow_reader() {
+	[ -e /sys/class/net/vsockmon0 ] && ip link del vsockmon0
+	# Live --plot too: written when SIGINT stops the capture.  -s 200:
+	# headers only (64 KiB records made the kernel drop some on a loaded
+	# host, and a live -s 76 kept only 60 bytes).
+	dump_start full.pcap -s 200 --plot live.svg
+	spawn lis vsk listen vsock:any:6100 --once --exec 'n=0
+		while k=$(dd bs=8192 count=1 2>/dev/null | wc -c) && [ "$k" -gt 0 ]; do
+			n=$((n + k)); usleep 20000
+		done
+		echo "$n" >got.count'
+	wait_listen vsock:any:6100 lis || fail "vsk listen vsock:any:6100 does not listen: $(excerpt lis.out)"
+	head -c 1048576 /dev/zero | timeout 60 vsk connect vsock:1:6100 >c.out 2>c.err ||
+		fail "vsk connect vsock:1:6100 failed: $(excerpt c.err)"
+	wait_rc lis 100 || fail "vsk listen --once still running after its client left"
+	dump_stop
+	grep 'dropped by the kernel' full.pcap.err && fail "vsockmon dropped records: $(excerpt full.pcap.err)"
+	# The 76 header bytes alone, for a small file.
+	vsk dump -r full.pcap -s 76 -w slow.pcap >w.out 2>&1 || fail "vsk dump -s 76 -w: $(excerpt w.out)"
+	[ "$(cat got.count 2>/dev/null)" = 1048576 ] || fail "the reader got '$(cat got.count 2>/dev/null)' bytes, want 1048576"
+	vsk dump -r slow.pcap --conns >conns.txt 2>&1 || fail "vsk dump --conns: $(excerpt conns.txt)"
+	cat conns.txt
+	grep -q '^1 connection$' conns.txt || fail "want 1 connection: $(excerpt conns.txt)"
+	_full=$(vsk dump -r slow.pcap --conns --json | sed -n 's/.*"full_a":\([0-9]*\).*/\1/p')
+	_cu=$(vsk dump -r slow.pcap --op CREDIT_UPDATE | wc -l)
+	echo "FULL A $_full, CREDIT_UPDATE $_cu"
+	[ "${_full:-0}" -ge 3 ] || fail "--conns counts FULL A ${_full:-none}, want >= 3 for a slow reader"
+	[ "$_cu" -ge 3 ] || fail "$_cu CREDIT_UPDATE records, want >= 3"
+	vsk dump -r slow.pcap --plot slow.svg >p.out 2>&1 || fail "vsk dump --plot: $(excerpt p.out)"
+	_sh=$(grep -c 'class="stall"' slow.svg)
+	echo "stall shades: $_sh"
+	[ "$_sh" -ge 1 ] || fail "--plot shows no wait for credit"
+	[ "$(tail -n 1 live.svg 2>/dev/null)" = "</svg>" ] || fail "live --plot wrote no whole SVG: $(excerpt live.svg)"
+	[ "$(grep -c 'class="stall"' live.svg)" = "$_sh" ] ||
+		fail "live --plot has $(grep -c 'class="stall"' live.svg) stall shades, the file's plot $_sh"
+	echo "PCAP-BEGIN dump_slow_reader"
+	base64 slow.pcap
+	echo "PCAP-END"
 }
 
 # ---- vsk bench (issue 5): a bench server and its clients over vsock

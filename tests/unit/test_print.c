@@ -10,6 +10,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "conntrack.h"
 #include "print.h"
 #include "wire.h"
 
@@ -245,7 +246,7 @@ static void test_filter(void **state)
 }
 
 /* Feed one packet to the connection table. */
-static void feed(struct print_ctx *c, long usec, uint64_t sc, uint32_t sp, uint64_t dc, uint32_t dp,
+static void feed(struct conntrack *c, long usec, uint64_t sc, uint32_t sp, uint64_t dc, uint32_t dp,
 		 uint16_t op, uint32_t len, uint32_t buf_alloc, uint32_t fwd_cnt)
 {
 	struct wire_virtio h = { .src_cid = sc, .dst_cid = dc, .src_port = sp, .dst_port = dp,
@@ -254,22 +255,23 @@ static void feed(struct print_ctx *c, long usec, uint64_t sc, uint32_t sp, uint6
 	struct timeval ts = { 100, usec };
 	struct wire_mon m;
 	struct wire_rec r;
+	struct ct_event ev;
 	uint8_t b[76 + 256] = { 0 };
 
 	wire_mon_from_virtio(&h, &m);
 	wire_mon_encode(&m, b, 32);
 	wire_virtio_encode(&h, b + 32, 44);
 	wire_rec_parse(b, 76 + len, &r);
-	assert_int_equal(print_conns_add(c, &ts, 76 + len, &r), 0);
+	assert_int_equal(conntrack_add(c, &ts, 76 + len, &r, &ev), 1);
 }
 
-static char *conns_text(struct print_ctx *c)
+static char *conns_text(struct print_ctx *c, struct conntrack *ct)
 {
 	struct pbuf b;
 	char *s;
 
 	assert_int_equal(pbuf_init(&b, 0), 0);
-	print_conns(c, &b);
+	print_conns(c, ct, &b);
 	assert_int_equal(b.err, 0);
 	s = strndup(b.p, b.len);
 	pbuf_free(&b);
@@ -280,21 +282,23 @@ static void test_conns(void **state)
 {
 	struct print_opts o = { .json = true };
 	struct print_ctx *c = NULL;
+	struct conntrack *ct = NULL;
 	char *s;
 
 	assert_int_equal(print_ctx_new(&o, &c), 0);
-	feed(c, 1, 3, 7000, 2, 80, WIRE_OP_REQUEST, 0, 1000, 0);
-	feed(c, 2, 2, 80, 3, 7000, WIRE_OP_RESPONSE, 0, 100, 0);
-	feed(c, 3, 3, 7000, 2, 80, WIRE_OP_RW, 100, 1000, 0);   /* fills: full */
-	feed(c, 4, 3, 7000, 2, 80, WIRE_OP_RW, 10, 1000, 0);    /* credit 0: stall */
-	feed(c, 5, 3, 7000, 2, 80, WIRE_OP_CREDIT_REQUEST, 0, 1000, 0); /* stall */
-	feed(c, 6, 2, 80, 3, 7000, WIRE_OP_CREDIT_UPDATE, 0, 100, 110);
-	feed(c, 7, 3, 7000, 2, 80, WIRE_OP_RW, 30, 1000, 0);    /* credit 100: fine */
-	feed(c, 8, 2, 80, 3, 7000, WIRE_OP_RW, 5, 100, 140);
-	feed(c, 9, 3, 7000, 2, 80, WIRE_OP_RST, 0, 1000, 5);
+	assert_int_equal(conntrack_new(&ct), 0);
+	feed(ct, 1, 3, 7000, 2, 80, WIRE_OP_REQUEST, 0, 1000, 0);
+	feed(ct, 2, 2, 80, 3, 7000, WIRE_OP_RESPONSE, 0, 100, 0);
+	feed(ct, 3, 3, 7000, 2, 80, WIRE_OP_RW, 100, 1000, 0);   /* fills: full */
+	feed(ct, 4, 3, 7000, 2, 80, WIRE_OP_RW, 10, 1000, 0);    /* credit 0: stall */
+	feed(ct, 5, 3, 7000, 2, 80, WIRE_OP_CREDIT_REQUEST, 0, 1000, 0); /* stall */
+	feed(ct, 6, 2, 80, 3, 7000, WIRE_OP_CREDIT_UPDATE, 0, 100, 110);
+	feed(ct, 7, 3, 7000, 2, 80, WIRE_OP_RW, 30, 1000, 0);    /* credit 100: fine */
+	feed(ct, 8, 2, 80, 3, 7000, WIRE_OP_RW, 5, 100, 140);
+	feed(ct, 9, 3, 7000, 2, 80, WIRE_OP_RST, 0, 1000, 5);
 	/* The same pair again: a new connection. */
-	feed(c, 20, 3, 7000, 2, 80, WIRE_OP_REQUEST, 0, 1000, 0);
-	s = conns_text(c);
+	feed(ct, 20, 3, 7000, 2, 80, WIRE_OP_REQUEST, 0, 1000, 0);
+	s = conns_text(c, ct);
 	assert_string_equal(s,
 		"{\"record\":\"conn\",\"a_cid\":3,\"a_port\":7000,\"b_cid\":2,\"b_port\":80,"
 		"\"type\":\"STREAM\",\"seen_request\":true,\"packets_ab\":6,\"packets_ba\":3,"
@@ -306,25 +310,29 @@ static void test_conns(void **state)
 		"\"end\":\"open\",\"stalls_a\":0,\"stalls_b\":0,\"full_a\":0,\"full_b\":0}\n");
 	free(s);
 	print_ctx_free(c);
+	conntrack_free(ct);
 }
 
 static void test_conns_many(void **state)
 {
 	struct print_opts o = { 0 };
 	struct print_ctx *c = NULL;
+	struct conntrack *ct = NULL;
 	char *s;
 
 	/* Enough connections to make the table grow several times. */
 	assert_int_equal(print_ctx_new(&o, &c), 0);
+	assert_int_equal(conntrack_new(&ct), 0);
 	for (uint32_t i = 0; i < 5000; i++) {
-		feed(c, 1, 3, 10000 + i, 2, 80, WIRE_OP_REQUEST, 0, 1000, 0);
-		feed(c, 2, 2, 80, 3, 10000 + i, WIRE_OP_RESPONSE, 0, 1000, 0);
+		feed(ct, 1, 3, 10000 + i, 2, 80, WIRE_OP_REQUEST, 0, 1000, 0);
+		feed(ct, 2, 2, 80, 3, 10000 + i, WIRE_OP_RESPONSE, 0, 1000, 0);
 	}
-	s = conns_text(c);
+	s = conns_text(c, ct);
 	assert_true(strncmp(s, "5000 connections\n", 17) == 0);
 	assert_non_null(strstr(s, "\n3.14999 "));
 	free(s);
 	print_ctx_free(c);
+	conntrack_free(ct);
 }
 
 int main(void)
