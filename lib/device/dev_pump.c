@@ -12,6 +12,18 @@
 #include "dev_rxq.h"
 #include "device.h"
 
+/* A read of GOT (<= 0, errno set) into K popped chains: they go back;
+ * what the socket said. */
+static int read_failed(struct dev_rxq *r, unsigned k, ssize_t got)
+{
+	int err = got < 0 ? errno : 0;
+
+	rxq_unpop(r, k);
+	if (err == EAGAIN || err == EWOULDBLOCK)
+		return PUMP_AGAIN;
+	return err == 0 ? PUMP_EOF : -err;
+}
+
 /* Stream: as many rx chains as credit and DEV_RX_BYTES allow are taken
  * first, then one readv fills their payload parts in ring order and the
  * headers are written after it: one syscall for many guest buffers
@@ -66,14 +78,8 @@ int pump_stream(struct dev_conn *c, uint32_t credit)
 	do
 		got = readv(c->ep.fd, v->siov, (int)niov);
 	while (got < 0 && errno == EINTR);
-	if (got <= 0) {
-		int err = got < 0 ? errno : 0;
-
-		rxq_unpop(r, k);
-		if (err == EAGAIN || err == EWOULDBLOCK)
-			return PUMP_AGAIN;
-		return err == 0 ? PUMP_EOF : -err;
-	}
+	if (got <= 0)
+		return read_failed(r, k, got);
 	c->cr.fwd_adv = c->cr.fwd_cnt;
 	left = (size_t)got;
 	for (unsigned i = 0; i < k; i++) {
@@ -184,14 +190,8 @@ int pump_seq(struct dev_conn *c, uint32_t credit)
 	do
 		got = recvmsg(c->ep.fd, &mh, MSG_DONTWAIT);
 	while (got < 0 && errno == EINTR);
-	if (got <= 0) {
-		int err = got < 0 ? errno : 0;
-
-		rxq_unpop(r, k);
-		if (err == EAGAIN || err == EWOULDBLOCK)
-			return PUMP_AGAIN;
-		return err == 0 ? PUMP_EOF : -err;
-	}
+	if (got <= 0)
+		return read_failed(r, k, got);
 	if (mh.msg_flags & MSG_TRUNC) {
 		/* Cannot happen (room >= peeked size), but never cut silently. */
 		return seq_too_big(c, m, k);

@@ -178,19 +178,24 @@ int rxq_send_ctl(struct dev_rxq *r, const struct wire_virtio *h)
 	return 0;
 }
 
+void rxq_rst_hdr(const struct wire_virtio *in, struct wire_virtio *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->src_cid = in->dst_cid;
+	h->dst_cid = in->src_cid;
+	h->src_port = in->dst_port;
+	h->dst_port = in->src_port;
+	h->type = in->type;
+	h->op = WIRE_OP_RST;
+}
+
 void rxq_send_rst_for(struct dev_rxq *r, const struct wire_virtio *in)
 {
 	struct wire_virtio h;
 
 	if (in->op == WIRE_OP_RST)
 		return;
-	memset(&h, 0, sizeof(h));
-	h.src_cid = in->dst_cid;
-	h.dst_cid = in->src_cid;
-	h.src_port = in->dst_port;
-	h.dst_port = in->src_port;
-	h.type = in->type;
-	h.op = WIRE_OP_RST;
+	rxq_rst_hdr(in, &h);
 	rxq_send_ctl(r, &h);
 }
 

@@ -69,6 +69,8 @@ void rxq_push(struct dev_rxq *r, const struct vq_elem *e, const uint8_t *hdr, ui
 /* A payload-less packet (RESPONSE, RST, SHUTDOWN, credit): on the ring
  * now, or in the backlog.  0, -ENOBUFS (backlog full: dropped). */
 int rxq_send_ctl(struct dev_rxq *r, const struct wire_virtio *h);
+/* The header of the RST that answers packet IN. */
+void rxq_rst_hdr(const struct wire_virtio *in, struct wire_virtio *h);
 /* Answer packet IN with RST (never an RST). */
 void rxq_send_rst_for(struct dev_rxq *r, const struct wire_virtio *in);
 /* A packet with LEN payload bytes from IOV[N] (sibling traffic): copied

@@ -153,13 +153,7 @@ static void answer_rst(struct dev_msg *m, const struct wire_virtio *in)
 	struct wire_virtio h;
 	uint8_t hdr[WIRE_VIRTIO_HDR_LEN];
 
-	memset(&h, 0, sizeof(h));
-	h.src_cid = in->dst_cid;
-	h.dst_cid = in->src_cid;
-	h.src_port = in->dst_port;
-	h.dst_port = in->src_port;
-	h.type = in->type;
-	h.op = WIRE_OP_RST;
+	rxq_rst_hdr(in, &h);
 	wire_virtio_encode(&h, hdr, sizeof(hdr));
 	switch_send(m->to, m->from, hdr, &h, NULL, 0);
 }

@@ -196,6 +196,29 @@ static void test_max_conns(void **state)
 	assert_int_equal(dev_vm_nconns(f->vm4), 0);
 }
 
+/* VM 4's guest sends N REQUESTs from ports P0.. to host port DPORT; the
+ * answers are counted into *RST and *RESP. */
+static void requests(struct fx *f, uint32_t p0, uint32_t n, uint32_t dport, unsigned *rst, unsigned *resp)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct wire_virtio h;
+
+		fg_hdr(&h, 4, p0 + i, VSK_CID_HOST, dport, WIRE_TYPE_STREAM, WIRE_OP_REQUEST, 0, 0, 65536, 0);
+		fg_tx(&f->g, &h, NULL, 0);
+	}
+	dev_vm_kick(f->vm4, 1);
+	rounds_in(f, 50);
+	for (;;) {
+		struct wire_virtio h;
+		uint32_t plen;
+
+		if (fg_rx_take(&f->g, &h, NULL, 0, &plen) != 1)
+			break;
+		*rst += h.op == WIRE_OP_RST;
+		*resp += h.op == WIRE_OP_RESPONSE;
+	}
+}
+
 /* A guest that opens more connections than max-conns: the rest get RST,
  * and the log says so once. */
 static void test_guest_limit_logged_once(void **state)
@@ -210,23 +233,7 @@ static void test_guest_limit_logged_once(void **state)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%.100s_5000", f->c4.uds);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	assert_int_equal(listen(lfd, 64), 0);
-	for (uint32_t i = 0; i < 12; i++) {
-		struct wire_virtio h;
-
-		fg_hdr(&h, 4, 1000 + i, VSK_CID_HOST, 5000, WIRE_TYPE_STREAM, WIRE_OP_REQUEST, 0, 0, 65536, 0);
-		fg_tx(&f->g, &h, NULL, 0);
-	}
-	dev_vm_kick(f->vm4, 1);
-	rounds_in(f, 50);
-	for (;;) {
-		struct wire_virtio h;
-		uint32_t plen;
-
-		if (fg_rx_take(&f->g, &h, NULL, 0, &plen) != 1)
-			break;
-		rst += h.op == WIRE_OP_RST;
-		resp += h.op == WIRE_OP_RESPONSE;
-	}
+	requests(f, 1000, 12, 5000, &rst, &resp);
 	assert_int_equal(resp, 4);
 	assert_int_equal(rst, 8);
 	assert_int_equal(count_lines(&f->lg, "connection limit (4) reached"), 1);
@@ -238,27 +245,12 @@ static void test_guest_limit_logged_once(void **state)
 static void pcap_fails(struct fx *f, const char *path)
 {
 	char err[256];
-	unsigned rst = 0;
+	unsigned rst = 0, resp = 0;
 
 	assert_int_equal(dev_set_pcap(f->d, path, err, sizeof(err)), 0);
 	for (int round = 0; round < 3; round++) {
-		for (uint32_t i = 0; i < 20; i++) {
-			struct wire_virtio h;
-
-			/* Nothing listens on host port 6000: each REQUEST gets RST. */
-			fg_hdr(&h, 4, 2000 + i, VSK_CID_HOST, 6000, WIRE_TYPE_STREAM, WIRE_OP_REQUEST, 0, 0, 65536, 0);
-			fg_tx(&f->g, &h, NULL, 0);
-		}
-		dev_vm_kick(f->vm4, 1);
-		rounds_in(f, 30);
-		for (;;) {
-			struct wire_virtio h;
-			uint32_t plen;
-
-			if (fg_rx_take(&f->g, &h, NULL, 0, &plen) != 1)
-				break;
-			rst += h.op == WIRE_OP_RST;
-		}
+		/* Nothing listens on host port 6000: each REQUEST gets RST. */
+		requests(f, 2000, 20, 6000, &rst, &resp);
 		fg_rx_give(&f->g, 20, 4096);
 		dev_vm_kick(f->vm4, 0);
 	}
