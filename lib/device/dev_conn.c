@@ -1,5 +1,8 @@
 /* device connections: the state machine of one connection (see
- * dev_conn.h).  Behaviour follows virtio spec 5.10 and what the Linux
+ * dev_conn.h): guest packets, guest -> host bytes, host -> guest pumping,
+ * host socket events and deadlines.  Host-initiated connections are in
+ * dev_conn_host.c until they are up; life, poll interest and control
+ * packets in dev_conn_core.c, both below this file.  Behaviour follows virtio spec 5.10 and what the Linux
  * guest driver expects: an RST answers anything for a connection we do not
  * know (but never an RST), a SHUTDOWN with both flags is answered with RST
  * once our side is flushed, credit is checked on every RW. */
@@ -20,102 +23,8 @@
 
 #define DEV_TX_GATHER    2048u /* stream RW payloads up to this are gathered
                                 * in pend, sent after the tx batch */
-#define DEV_HANDSHAKE_MS 5000
-#define DEV_RESPONSE_MS  5000
 #define DEV_RETRY_MS     20
 #define DEV_RETRIES      50
-
-_Static_assert(offsetof(struct dev_conn, e) == 0, "the table entry comes first");
-
-struct dev_conn *conn_of(struct dev_centry *e)
-{
-	return (struct dev_conn *)(void *)e;
-}
-
-bool conn_is_dead(const struct dev_conn *c)
-{
-	return c->e.dead;
-}
-
-static const char *tname(uint16_t type)
-{
-	return type == WIRE_TYPE_SEQPACKET ? "seqpacket" : "stream";
-}
-
-static struct dev_conn *conn_new(struct dev_vmctx *v, uint16_t type)
-{
-	struct dev_conn *c = calloc(1, sizeof(*c));
-
-	if (c == NULL)
-		return NULL;
-	if (conntab_insert(v->tab, &c->e) < 0) {
-		free(c);
-		return NULL;
-	}
-	c->v = v;
-	c->type = type;
-	c->ep = (struct dev_ep){ .kind = EP_CONN, .fd = -1, .vm = v->vm, .obj = c };
-	c->cr.buf_alloc = v->buf_alloc;
-	return c;
-}
-
-/* Our side is done: out of every list and the poll set, host socket
- * closed.  The memory stays until conn_free(). */
-static int conn_close(struct dev_conn *c)
-{
-	conntab_retire(c->v->tab, &c->e);
-	dev_ep_del(c->v->epfd, &c->ep);
-	if (c->ep.fd >= 0) {
-		close(c->ep.fd);
-		c->ep.fd = -1;
-	}
-	pend_release(&c->pend);
-	return DEV_CLOSED;
-}
-
-void conn_free(struct dev_conn *c)
-{
-	free(c);
-}
-
-/* The poll interest C's state asks for. */
-static void conn_update(struct dev_conn *c)
-{
-	uint32_t ev = 0;
-
-	if (c->e.dead || c->ep.fd < 0)
-		return;
-	if (c->state == CS_HANDSHAKE) {
-		ev = EPOLLIN;
-	} else if (c->state == CS_ESTABLISHED) {
-		if (!c->host_eof && !c->guest_no_rcv && !c->e.waiting && credit_peer_room(&c->cr) > 0)
-			ev |= EPOLLIN;
-		if (!pend_empty(&c->pend))
-			ev |= EPOLLOUT;
-	}
-	/* Nothing wanted: out of the set, so a hangup cannot spin the loop. */
-	dev_ep_set(c->v->epfd, &c->ep, ev);
-}
-
-/* A payload-less packet of C to the guest; it also advertises our credit. */
-static void conn_ctl(struct dev_conn *c, uint16_t op, uint32_t flags)
-{
-	struct wire_virtio h;
-
-	conn_hdr(c, op, flags, &h);
-	c->cr.fwd_adv = c->cr.fwd_cnt;
-	rxq_send_ctl(c->v->rxq, &h);
-}
-
-/* Full close, our side flushed: RST completes the guest's close. */
-static int conn_close_rst(struct dev_conn *c, const char *why)
-{
-	dev_logf(c->v->log, 1, "vm %u: %u:%u <-> host port %u: %s (%llu bytes in, %llu out)",
-		 c->v->cid, c->v->cid, c->e.gport, c->e.hport, why,
-		 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
-	conn_ctl(c, WIRE_OP_RST, 0);
-	return conn_close(c);
-}
 
 static int conn_host_gone(struct dev_conn *c, int err, const char *op)
 {
@@ -292,13 +201,6 @@ static int host_connect(struct dev_conn *c)
 	return rc;
 }
 
-static void established(struct dev_conn *c)
-{
-	c->state = CS_ESTABLISHED;
-	conntab_set_deadline(c->v->tab, &c->e, 0);
-	c->v->st->conns++;
-}
-
 static int connect_done(struct dev_conn *c, int rc)
 {
 	struct dev_vmctx *v = c->v;
@@ -314,9 +216,9 @@ static int connect_done(struct dev_conn *c, int rc)
 		conn_ctl(c, WIRE_OP_RST, 0);
 		return conn_close(c);
 	}
-	established(c);
+	conn_established(c);
 	dev_logf(v->log, 1, "vm %u: %u:%u -> host port %u: connected to %s_%u (%s)", v->cid, v->cid,
-		 c->e.gport, c->e.hport, v->uds, c->e.hport, tname(c->type));
+		 c->e.gport, c->e.hport, v->uds, c->e.hport, conn_tname(c->type));
 	conn_ctl(c, WIRE_OP_RESPONSE, 0);
 	conn_update(c);
 	return DEV_OPEN;
@@ -362,11 +264,8 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 	case WIRE_OP_RESPONSE:
 		if (c->state != CS_WAIT_RESPONSE)
 			return conn_close_rst(c, "unexpected RESPONSE");
-		if (hostsock_reply_ok(c->ep.fd, c->e.hport) < 0)
-			return conn_close_rst(c, "host client gone before OK");
-		established(c);
-		dev_logf(v->log, 1, "vm %u: host client -> %u:%u: connected (host port %u)", v->cid, v->cid,
-			 c->e.gport, c->e.hport);
+		if (conn_host_response(c) == DEV_CLOSED)
+			return DEV_CLOSED;
 		break;
 	case WIRE_OP_RST:
 		/* Bytes gathered earlier in this batch would have been sent
@@ -407,68 +306,6 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 	/* A listed connection is updated once, after the batch. */
 	if (!c->tx_listed)
 		conn_update(c);
-	return DEV_OPEN;
-}
-
-/* ------------------------------------------ host-initiated connections */
-
-void conn_host_accept(struct dev_vmctx *v, int fd)
-{
-	struct dev_conn *c;
-
-	if (!rxq_usable(v->rxq)) {
-		dev_logf(v->log, 0, "vm %u: host client on %s closed: the guest's vsock driver is not up", v->cid,
-			 v->uds);
-		close(fd);
-		return;
-	}
-	c = conn_new(v, WIRE_TYPE_STREAM);
-	if (c == NULL) {
-		dev_logf(v->log, 0, "vm %u: host client closed: connection limit reached", v->cid);
-		close(fd);
-		return;
-	}
-	c->host_initiated = true;
-	c->state = CS_HANDSHAKE;
-	c->ep.fd = fd;
-	hostsock_sndbuf(fd, c->cr.buf_alloc);
-	conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_HANDSHAKE_MS);
-	conn_update(c);
-}
-
-static int handshake_read(struct dev_conn *c)
-{
-	struct dev_vmctx *v = c->v;
-	uint32_t port;
-	int rc = hostsock_read_line(c->ep.fd, c->line, &c->line_len, sizeof(c->line));
-
-	if (rc == 0)
-		return DEV_OPEN;
-	if (rc == -ECONNRESET) {
-		dev_logf(v->log, 0, "vm %u: host client on %s closed before its CONNECT line", v->cid, v->uds);
-		return conn_close(c);
-	}
-	if (rc == -EMSGSIZE) {
-		dev_logf(v->log, 0, "vm %u: host client on %s: CONNECT line too long, closed", v->cid, v->uds);
-		return conn_close(c);
-	}
-	if (vsk_hybrid_parse_connect(c->line, c->line_len, &port) < 0) {
-		dev_logf(v->log, 0, "vm %u: host client on %s: not a CONNECT line: \"%.*s\", closed", v->cid,
-			 v->uds, (int)strcspn(c->line, "\r\n"), c->line);
-		return conn_close(c);
-	}
-	if (!rxq_usable(v->rxq)) {
-		dev_logf(v->log, 0, "vm %u: host client for port %u closed: the guest's vsock driver is not up",
-			 v->cid, port);
-		return conn_close(c);
-	}
-	c->e.gport = port;
-	c->e.hport = conntab_alloc_hport(v->tab, port);
-	conntab_hash(v->tab, &c->e);
-	c->state = CS_WAIT_RESPONSE;
-	conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_RESPONSE_MS);
-	conn_update(c);
-	conn_ctl(c, WIRE_OP_REQUEST, 0);
 	return DEV_OPEN;
 }
 
@@ -549,7 +386,7 @@ int conn_host_event(struct dev_conn *c, uint32_t events)
 	if (c->e.dead)
 		return DEV_CLOSED; /* an event from before its close, this round */
 	if (c->state == CS_HANDSHAKE)
-		return handshake_read(c);
+		return conn_host_handshake(c);
 	if (c->state != CS_ESTABLISHED)
 		return DEV_OPEN;
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
@@ -580,14 +417,8 @@ int conn_timer(struct dev_conn *c, int64_t now)
 	(void)now;
 	switch (c->state) {
 	case CS_HANDSHAKE:
-		dev_logf(v->log, 0, "vm %u: host client on %s sent no CONNECT line in %d ms, closed", v->cid,
-			 v->uds, DEV_HANDSHAKE_MS);
-		return conn_close(c);
 	case CS_WAIT_RESPONSE:
-		dev_logf(v->log, 0, "vm %u: guest port %u did not answer in %d ms, host client closed", v->cid,
-			 c->e.gport, DEV_RESPONSE_MS);
-		conn_ctl(c, WIRE_OP_RST, 0);
-		return conn_close(c);
+		return conn_host_timer(c);
 	case CS_CONNECTING:
 		return connect_done(c, host_connect(c));
 	default:

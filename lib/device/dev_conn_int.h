@@ -1,6 +1,8 @@
-/* device connection internals: shared by dev_conn.c (the state machine)
- * and dev_pump.c (host -> guest bytes, below it).  Nothing else sees a
- * struct dev_conn. */
+/* device connection internals: shared by dev_conn.c (the state machine),
+ * the layers under it, dev_conn_host.c (host-initiated connections until
+ * they are up), dev_conn_core.c (life, poll interest, control packets)
+ * and dev_pump.c (host -> guest bytes).  Nothing else sees a struct
+ * dev_conn. */
 #ifndef VSK_DEV_CONN_INT_H
 #define VSK_DEV_CONN_INT_H
 
@@ -57,6 +59,26 @@ static inline void conn_hdr(const struct dev_conn *c, uint16_t op, uint32_t flag
 	h->buf_alloc = c->cr.buf_alloc;
 	h->fwd_cnt = c->cr.fwd_cnt;
 }
+
+/* dev_conn_core.c: a connection's life, poll interest, control packets. */
+struct dev_conn *conn_new(struct dev_vmctx *v, uint16_t type);
+/* Our side is done: out of every list and the poll set, host socket
+ * closed; the memory stays until conn_free().  Returns DEV_CLOSED. */
+int conn_close(struct dev_conn *c);
+/* The poll interest C's state asks for. */
+void conn_update(struct dev_conn *c);
+/* A payload-less packet of C to the guest; it also advertises our credit. */
+void conn_ctl(struct dev_conn *c, uint16_t op, uint32_t flags);
+/* Full close, our side flushed: RST completes the guest's close. */
+int conn_close_rst(struct dev_conn *c, const char *why);
+void conn_established(struct dev_conn *c);
+const char *conn_tname(uint16_t type);
+
+/* dev_conn_host.c: host-initiated connections before they are
+ * established.  Each returns DEV_OPEN or DEV_CLOSED. */
+int conn_host_handshake(struct dev_conn *c);  /* CS_HANDSHAKE: readable */
+int conn_host_response(struct dev_conn *c);   /* the guest's RESPONSE */
+int conn_host_timer(struct dev_conn *c);      /* a deadline of those states */
 
 /* dev_pump.c: one packet's worth of host bytes into the guest's rx ring.
  * CREDIT > 0 is what the guest can take.  Returns PUMP_* or -errno (the
