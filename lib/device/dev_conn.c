@@ -23,8 +23,6 @@
 
 #define DEV_TX_GATHER    2048u /* stream RW payloads up to this are gathered
                                 * in pend, sent after the tx batch */
-#define DEV_RETRY_MS     20
-#define DEV_RETRIES      50
 
 static int conn_host_gone(struct dev_conn *c, int err, const char *op)
 {
@@ -173,74 +171,6 @@ static int from_guest(struct dev_conn *c, const struct wire_virtio *h, const str
 	return DEV_OPEN;
 }
 
-/* ------------------------------------------- guest-initiated connections */
-
-/* 0 = connected, -EAGAIN = listener backlog full (retry), else -errno. */
-static int host_connect(struct dev_conn *c)
-{
-	struct dev_vmctx *v = c->v;
-	struct sockaddr_un sun;
-	int rc = hostsock_port_path(v->uds, c->e.hport, &sun);
-
-	if (rc < 0)
-		return rc;
-	if (c->ep.fd < 0) {
-		int berr, fd = hostsock_open(c->type == WIRE_TYPE_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM,
-					     v->cid, c->e.gport, v->nonce++, c->cr.buf_alloc, &berr);
-
-		if (fd < 0)
-			return fd;
-		if (berr != 0)
-			dev_logf(v->log, 1, "vm %u: bind of the peer name: %s", v->cid, strerror(berr));
-		c->ep.fd = fd;
-	}
-	rc = hostsock_connect_nofollow(c->ep.fd, &sun);
-	if (rc == -ELOOP)
-		dev_logf(v->log, 0, "vm %u: %s is a symlink: not followed, RST to guest port %u", v->cid,
-			 sun.sun_path, c->e.gport);
-	return rc;
-}
-
-static int connect_done(struct dev_conn *c, int rc)
-{
-	struct dev_vmctx *v = c->v;
-
-	if (rc == -EAGAIN && c->retries++ < DEV_RETRIES) {
-		c->state = CS_CONNECTING;
-		conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_RETRY_MS);
-		return DEV_OPEN;
-	}
-	if (rc < 0) {
-		dev_logf(v->log, 1, "vm %u: %u:%u -> host port %u: connect %s_%u: %s, RST to guest",
-			 v->cid, v->cid, c->e.gport, c->e.hport, v->uds, c->e.hport, strerror(-rc));
-		conn_ctl(c, WIRE_OP_RST, 0);
-		return conn_close(c);
-	}
-	conn_established(c);
-	dev_logf(v->log, 1, "vm %u: %u:%u -> host port %u: connected to %s_%u (%s)", v->cid, v->cid,
-		 c->e.gport, c->e.hport, v->uds, c->e.hport, conn_tname(c->type));
-	conn_ctl(c, WIRE_OP_RESPONSE, 0);
-	conn_update(c);
-	return DEV_OPEN;
-}
-
-static int guest_request(struct dev_vmctx *v, const struct wire_virtio *h)
-{
-	struct dev_conn *c = conn_new(v, h->type);
-
-	if (c == NULL) {
-		dev_logf(v->log, 0, "vm %u: connection limit (%d) reached, RST", v->cid, DEV_MAX_CONNS_VM);
-		rxq_send_rst_for(v->rxq, h);
-		return DEV_CLOSED;
-	}
-	c->e.gport = h->src_port;
-	c->e.hport = h->dst_port;
-	credit_from_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
-	c->state = CS_CONNECTING;
-	conntab_hash(v->tab, &c->e);
-	return connect_done(c, host_connect(c));
-}
-
 /* ---------------------------------------------------- guest -> device */
 
 int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const struct iovec *iov, unsigned n)
@@ -250,7 +180,7 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 
 	if (e == NULL) {
 		if (h->op == WIRE_OP_REQUEST)
-			return guest_request(v, h);
+			return conn_guest_request(v, h);
 		rxq_send_rst_for(v->rxq, h);
 		return DEV_CLOSED;
 	}
@@ -387,6 +317,8 @@ int conn_host_event(struct dev_conn *c, uint32_t events)
 		return DEV_CLOSED; /* an event from before its close, this round */
 	if (c->state == CS_HANDSHAKE)
 		return conn_host_handshake(c);
+	if (c->state == CS_CONNECTING)
+		return conn_dial_event(c, events);
 	if (c->state != CS_ESTABLISHED)
 		return DEV_OPEN;
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
@@ -414,13 +346,12 @@ int conn_timer(struct dev_conn *c, int64_t now)
 {
 	struct dev_vmctx *v = c->v;
 
-	(void)now;
 	switch (c->state) {
 	case CS_HANDSHAKE:
 	case CS_WAIT_RESPONSE:
 		return conn_host_timer(c);
 	case CS_CONNECTING:
-		return connect_done(c, host_connect(c));
+		return conn_dial_timer(c, now);
 	default:
 		conntab_set_deadline(v->tab, &c->e, 0);
 		return DEV_OPEN;

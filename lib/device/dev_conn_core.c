@@ -56,6 +56,9 @@ int conn_close(struct dev_conn *c)
 		c->ep.fd = -1;
 	}
 	pend_release(&c->pend);
+	/* A dial's socket is ep.fd (closed above) or already closed. */
+	free(c->dial);
+	c->dial = NULL;
 	return DEV_CLOSED;
 }
 
@@ -73,6 +76,8 @@ void conn_update(struct dev_conn *c)
 		return;
 	if (c->state == CS_HANDSHAKE) {
 		ev = EPOLLIN;
+	} else if (c->state == CS_CONNECTING) {
+		ev = c->dial != NULL ? c->dial->events : 0;
 	} else if (c->state == CS_ESTABLISHED) {
 		if (!c->host_eof && !c->guest_no_rcv && !c->e.waiting && credit_peer_room(&c->cr) > 0)
 			ev |= EPOLLIN;

@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "dev_backend.h"
 #include "dev_conn.h"
 #include "dev_conntab.h"
 #include "dev_credit.h"
@@ -20,7 +21,7 @@
 
 enum dev_conn_state {
 	CS_HANDSHAKE,       /* host client, reading "CONNECT <port>\n" */
-	CS_CONNECTING,      /* guest REQUEST, connect() to <uds>_P to retry */
+	CS_CONNECTING,      /* guest REQUEST, the host socket being dialed */
 	CS_WAIT_RESPONSE,   /* REQUEST sent to the guest */
 	CS_ESTABLISHED,
 };
@@ -32,6 +33,7 @@ struct dev_conn {
 	enum dev_conn_state state;
 	uint16_t type;                   /* WIRE_TYPE_STREAM / SEQPACKET */
 	bool host_initiated;
+	int host_kind;                   /* host-initiated: enum dev_listen_kind */
 	bool host_eof;                   /* host peer sent EOF (we sent SHUTDOWN) */
 	bool guest_no_send, guest_no_rcv;/* the guest's SHUTDOWN flags */
 	bool shut_wr_done;
@@ -41,7 +43,8 @@ struct dev_conn {
 	struct dev_pend pend;            /* guest -> host bytes not yet sent */
 	char line[VSK_HYBRID_LINE_MAX];  /* the host client's CONNECT line */
 	unsigned line_len;
-	int retries;
+	struct dev_dial *dial;           /* CS_CONNECTING: the host socket's dial */
+	int64_t dial_deadline;
 	uint64_t bytes_in, bytes_out;    /* payload each way, for -v */
 };
 
@@ -79,6 +82,11 @@ const char *conn_tname(uint16_t type);
 int conn_host_handshake(struct dev_conn *c);  /* CS_HANDSHAKE: readable */
 int conn_host_response(struct dev_conn *c);   /* the guest's RESPONSE */
 int conn_host_timer(struct dev_conn *c);      /* a deadline of those states */
+
+/* dev_conn_dial.c: guest-initiated connections until they are up. */
+int conn_guest_request(struct dev_vmctx *v, const struct wire_virtio *h);
+int conn_dial_event(struct dev_conn *c, uint32_t events);
+int conn_dial_timer(struct dev_conn *c, int64_t now);
 
 /* dev_pump.c: one packet's worth of host bytes into the guest's rx ring.
  * CREDIT > 0 is what the guest can take.  Returns PUMP_* or -errno (the

@@ -7,6 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
+
+#include "dev_backend.h"
 #include "dev_conntab.h"
 #include "dev_hostsock.h"
 #include "dev_rxq.h"
@@ -22,7 +25,11 @@
 struct dev_vm {
 	struct dev_env *env;
 	struct dev_vm_cfg cfg;
-	struct dev_ep vu_listen, vu_sock, kick[VU_MAX_QUEUES], host_listen;
+	struct dev_ep vu_listen, vu_sock, kick[VU_MAX_QUEUES];
+	struct dev_ep host_listen[DEV_LISTEN_MAX]; /* idx: into lis */
+	struct dev_listener lis[DEV_LISTEN_MAX];
+	unsigned nlis;
+	struct dev_backend be;
 	struct vu_dev vu;
 	bool vu_active;
 	bool attached;                   /* test hook queues */
@@ -347,20 +354,33 @@ static void vu_readable(struct dev_vm *vm)
 
 /* --------------------------------------------------- the host listener */
 
-static void host_accept(struct dev_vm *vm)
+static void host_accept(struct dev_vm *vm, unsigned idx)
 {
-	for (int i = 0; i < 16; i++) {
-		int fd = accept4(vm->host_listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	const struct dev_listener *l = &vm->lis[idx];
 
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_vm peer;
+		socklen_t plen = sizeof(peer);
+		int fd;
+
+		memset(&peer, 0, sizeof(peer));
+		fd = accept4(l->fd, l->kind == DL_VSOCK ? (struct sockaddr *)&peer : NULL,
+			     l->kind == DL_VSOCK ? &plen : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				dev_logf(&vm->env->log, 0, "vm %u: accept %s: %s", vm->cfg.cid, vm->cfg.uds,
-					 strerror(errno));
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				if (l->kind == DL_VSOCK)
+					dev_logf(&vm->env->log, 0, "vm %u: accept vsock port %u: %s", vm->cfg.cid,
+						 l->port, strerror(errno));
+				else
+					dev_logf(&vm->env->log, 0, "vm %u: accept %s%s: %s", vm->cfg.cid, vm->cfg.uds,
+						 l->kind == DL_UDS_SEQ ? DEV_SEQ_SUFFIX : "", strerror(errno));
+			}
 			return;
 		}
-		conn_host_accept(&vm->ctx, fd);
+		conn_host_accept(&vm->ctx, fd, l->kind, l->port,
+				 plen >= sizeof(peer) && peer.svm_family == AF_VSOCK ? peer.svm_port : VSK_PORT_ANY);
 	}
 }
 
@@ -379,7 +399,7 @@ void vm_event(struct dev_vm *vm, struct dev_ep *e, uint32_t events)
 		kick(vm, e->idx, true);
 		break;
 	case EP_HOST_LISTEN:
-		host_accept(vm);
+		host_accept(vm, e->idx);
 		break;
 	case EP_CONN:
 		conn_host_event(e->obj, events);
@@ -463,12 +483,14 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 	vm->vu.sock = -1;
 	vm->vu_listen = (struct dev_ep){ .kind = EP_VU_LISTEN, .fd = -1, .vm = vm };
 	vm->vu_sock = (struct dev_ep){ .kind = EP_VU_SOCK, .fd = -1, .vm = vm };
-	vm->host_listen = (struct dev_ep){ .kind = EP_HOST_LISTEN, .fd = -1, .vm = vm };
+	for (unsigned i = 0; i < DEV_LISTEN_MAX; i++)
+		vm->host_listen[i] = (struct dev_ep){ .kind = EP_HOST_LISTEN, .fd = -1, .vm = vm, .idx = i };
 	for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
 		vm->kick[i] = (struct dev_ep){ .kind = EP_KICK, .fd = -1, .vm = vm, .idx = i };
 	vm->rxq = (struct dev_rxq){ .cid = c->cid, .st = &vm->st, .tap = &env->tap, .log = &env->log,
 				    .scratch = &env->scratch[0] };
-	vm->ctx = (struct dev_vmctx){ .vm = vm, .cid = c->cid, .uds = vm->cfg.uds,
+	vm->ctx = (struct dev_vmctx){ .vm = vm, .cid = c->cid, .uds = vm->cfg.uds, .be = &vm->be,
+				      .connect_timeout_ms = c->connect_timeout_ms,
 				      .buf_alloc = c->tx_buf ? c->tx_buf : DEV_TX_BUF_DEFAULT,
 				      .epfd = env->epfd, .log = &env->log, .rxq = &vm->rxq, .tab = &vm->tab,
 				      .st = &vm->st, .scratch = env->scratch, .siov = env->siov,
@@ -479,19 +501,27 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	rc = hostsock_listen(c->socket, "vhost-user socket", env->sock_mode, 4, err, errlen);
+	rc = backend_init(&vm->be, &vm->cfg, err, errlen);
+	if (rc < 0)
+		goto fail;
+	rc = hostsock_listen(c->socket, "vhost-user socket", SOCK_STREAM, env->sock_mode, 4, err, errlen);
 	if (rc < 0)
 		goto fail;
 	vm->vu_listen.fd = rc;
-	rc = hostsock_listen(c->uds, "uds-path", env->sock_mode, 128, err, errlen);
+	rc = backend_listen(&vm->cfg, env->sock_mode, vm->lis, &vm->nlis, err, errlen);
 	if (rc < 0)
 		goto fail;
-	vm->host_listen.fd = rc;
-	if ((rc = dev_ep_set(env->epfd, &vm->vu_listen, EPOLLIN)) < 0 ||
-	    (rc = dev_ep_set(env->epfd, &vm->host_listen, EPOLLIN)) < 0) {
+	for (unsigned i = 0; i < vm->nlis; i++)
+		vm->host_listen[i].fd = vm->lis[i].fd;
+	if ((rc = dev_ep_set(env->epfd, &vm->vu_listen, EPOLLIN)) < 0) {
 		snprintf(err, errlen, "epoll_ctl: %s", strerror(-rc));
 		goto fail;
 	}
+	for (unsigned i = 0; i < vm->nlis; i++)
+		if ((rc = dev_ep_set(env->epfd, &vm->host_listen[i], EPOLLIN)) < 0) {
+			snprintf(err, errlen, "epoll_ctl: %s", strerror(-rc));
+			goto fail;
+		}
 	rc = switch_add(&env->sw, &vm->port);
 	if (rc < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -505,11 +535,10 @@ fail:
 		close(vm->vu_listen.fd);
 		unlink(c->socket);
 	}
-	if (vm->host_listen.fd >= 0) {
-		dev_ep_del(env->epfd, &vm->host_listen);
-		close(vm->host_listen.fd);
-		unlink(c->uds);
-	}
+	for (unsigned i = 0; i < vm->nlis; i++)
+		dev_ep_del(env->epfd, &vm->host_listen[i]);
+	backend_unlisten(&vm->cfg, vm->lis, vm->nlis);
+	backend_destroy(&vm->be);
 	conntab_destroy(&vm->tab);
 	free(vm);
 	return rc;
@@ -535,13 +564,13 @@ void vm_free(struct dev_vm *vm)
 		vm->vu_listen.fd = -1;
 		unlink(vm->cfg.socket);
 	}
-	if (vm->host_listen.fd >= 0) {
-		close(vm->host_listen.fd);
-		vm->host_listen.fd = -1;
-		unlink(vm->cfg.uds);
-	}
+	for (unsigned i = 0; i < vm->nlis; i++)
+		dev_ep_del(env->epfd, &vm->host_listen[i]);
+	backend_unlisten(&vm->cfg, vm->lis, vm->nlis);
+	vm->nlis = 0;
 	vm_round_end(vm);
 	switch_del(&env->sw, &vm->port);
+	backend_destroy(&vm->be);
 	conntab_destroy(&vm->tab);
 	free(vm);
 }
