@@ -198,14 +198,15 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 			return DEV_CLOSED;
 		break;
 	case WIRE_OP_RST:
+		if (c->host_initiated && (c->state == CS_WAIT_RESPONSE || c->state == CS_HOLD))
+			return conn_host_refused(c);
 		/* Bytes gathered earlier in this batch would have been sent
 		 * before the RST without gathering: best effort, send them. */
 		if (c->tx_listed && !pend_empty(&c->pend) && c->type == WIRE_TYPE_STREAM)
 			(void)flush_pend(c);
-		dev_logf(v->log, 1, "vm %u: %u:%u <-> host port %u: %s by guest (%llu bytes in, %llu out)",
-			 v->cid, v->cid, c->e.gport, c->e.hport,
-			 c->state == CS_WAIT_RESPONSE ? "refused" : "reset",
-			 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+		dev_logf(v->log, 1, "vm %u: %u:%u <-> host port %u: reset by guest (%llu bytes in, %llu out)",
+			 v->cid, v->cid, c->e.gport, c->e.hport, (unsigned long long)c->bytes_in,
+			 (unsigned long long)c->bytes_out);
 		return conn_close(c);
 	case WIRE_OP_SHUTDOWN:
 		if (h->flags & WIRE_SHUTDOWN_SEND)
@@ -319,6 +320,8 @@ int conn_host_event(struct dev_conn *c, uint32_t events)
 		return conn_host_handshake(c);
 	if (c->state == CS_CONNECTING)
 		return conn_dial_event(c, events);
+	if (c->state == CS_HOLD)
+		return conn_host_hangup(c);
 	if (c->state != CS_ESTABLISHED)
 		return DEV_OPEN;
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
@@ -349,6 +352,7 @@ int conn_timer(struct dev_conn *c, int64_t now)
 	switch (c->state) {
 	case CS_HANDSHAKE:
 	case CS_WAIT_RESPONSE:
+	case CS_HOLD:
 		return conn_host_timer(c);
 	case CS_CONNECTING:
 		return conn_dial_timer(c, now);
@@ -362,7 +366,7 @@ void conn_drop(struct dev_conn *c, bool rst)
 {
 	if (c->e.dead)
 		return;
-	if (rst && c->state != CS_HANDSHAKE)
+	if (rst && c->state != CS_HANDSHAKE && c->state != CS_HOLD)
 		conn_ctl(c, WIRE_OP_RST, 0);
 	conn_close(c);
 }

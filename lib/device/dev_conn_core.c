@@ -76,6 +76,8 @@ void conn_update(struct dev_conn *c)
 		return;
 	if (c->state == CS_HANDSHAKE) {
 		ev = EPOLLIN;
+	} else if (c->state == CS_HOLD) {
+		ev = EPOLLRDHUP; /* only to see the client leave */
 	} else if (c->state == CS_CONNECTING) {
 		ev = c->dial != NULL ? c->dial->events : 0;
 	} else if (c->state == CS_ESTABLISHED) {

@@ -18,6 +18,8 @@
 
 #define DEV_HANDSHAKE_MS 5000
 #define DEV_RESPONSE_MS  5000
+#define HOLD_FIRST_MS    20   /* connect-timeout: ask the guest again after ... */
+#define HOLD_MAX_MS      250  /* ... doubling up to this */
 
 static const char *where(const struct dev_conn *c, char *buf, size_t len)
 {
@@ -28,18 +30,38 @@ static const char *where(const struct dev_conn *c, char *buf, size_t len)
 	return buf;
 }
 
-/* The guest port is known: REQUEST to the guest. */
+/* Hold C (connect-timeout): ask the guest again a little later. */
+static int hold(struct dev_conn *c)
+{
+	int64_t now = dev_now_ms(), at;
+
+	c->hold_ms = c->hold_ms ? c->hold_ms * 2 : HOLD_FIRST_MS;
+	if (c->hold_ms > HOLD_MAX_MS)
+		c->hold_ms = HOLD_MAX_MS;
+	at = now + c->hold_ms;
+	c->state = CS_HOLD;
+	conntab_set_deadline(c->v->tab, &c->e, at < c->hold_deadline ? at : c->hold_deadline);
+	conn_update(c);
+	return DEV_OPEN;
+}
+
+/* The guest port is known: REQUEST to the guest, or hold the client
+ * while the driver is not up (with connect-timeout). */
 static int request(struct dev_conn *c)
 {
 	struct dev_vmctx *v = c->v;
 
-	if (!rxq_usable(v->rxq)) {
-		dev_logf(v->log, 0, "vm %u: host client for port %u closed: the guest's vsock driver is not up",
-			 v->cid, c->e.gport);
-		return conn_close(c);
-	}
+	if (c->hold_deadline == 0 && v->connect_timeout_ms > 0)
+		c->hold_deadline = dev_now_ms() + v->connect_timeout_ms;
 	if (!c->e.hashed)
 		conntab_hash(v->tab, &c->e);
+	if (!rxq_usable(v->rxq)) {
+		if (c->hold_deadline > 0 && dev_now_ms() < c->hold_deadline)
+			return hold(c);
+		dev_logf(v->log, 0, "vm %u: host client for port %u closed: the guest's vsock driver is not up%s",
+			 v->cid, c->e.gport, c->hold_deadline ? " (connect-timeout passed)" : "");
+		return conn_close(c);
+	}
 	c->state = CS_WAIT_RESPONSE;
 	conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_RESPONSE_MS);
 	conn_update(c);
@@ -62,7 +84,7 @@ void conn_host_accept(struct dev_vmctx *v, int fd, int kind, uint32_t port, uint
 	c->host_kind = kind;
 	c->ep.fd = fd;
 	hostsock_sndbuf(fd, c->cr.buf_alloc);
-	if (!rxq_usable(v->rxq)) {
+	if (!rxq_usable(v->rxq) && v->connect_timeout_ms == 0) {
 		dev_logf(v->log, 0, "vm %u: host client on %s closed: the guest's vsock driver is not up", v->cid,
 			 where(c, w, sizeof(w)));
 		conn_close(c);
@@ -125,9 +147,42 @@ int conn_host_response(struct dev_conn *c)
 	return DEV_OPEN;
 }
 
+int conn_host_refused(struct dev_conn *c)
+{
+	struct dev_vmctx *v = c->v;
+
+	c->tries++;
+	if (c->hold_deadline > 0 && dev_now_ms() < c->hold_deadline)
+		return hold(c);
+	if (c->hold_deadline > 0)
+		dev_logf(v->log, 0, "vm %u: host client for port %u closed after %u ms (connect-timeout): nothing "
+			 "listened on guest port %u (refused %d times)", v->cid, c->e.gport, v->connect_timeout_ms,
+			 c->e.gport, c->tries);
+	else
+		dev_logf(v->log, 1, "vm %u: %u:%u <-> host port %u: refused by guest", v->cid, v->cid, c->e.gport,
+			 c->e.hport);
+	return conn_close(c);
+}
+
+int conn_host_hangup(struct dev_conn *c)
+{
+	dev_logf(c->v->log, 1, "vm %u: host client for port %u left while held", c->v->cid, c->e.gport);
+	return conn_close(c);
+}
+
 int conn_host_timer(struct dev_conn *c)
 {
 	struct dev_vmctx *v = c->v;
+
+	if (c->state == CS_HOLD) {
+		if (dev_now_ms() < c->hold_deadline)
+			return request(c);
+		if (c->tries > 0)
+			return conn_host_refused(c);
+		dev_logf(v->log, 0, "vm %u: host client for port %u closed after %u ms (connect-timeout): the "
+			 "guest's vsock driver never came up", v->cid, c->e.gport, v->connect_timeout_ms);
+		return conn_close(c);
+	}
 
 	if (c->state == CS_HANDSHAKE) {
 		char w[VSK_PATH_MAX + 16];

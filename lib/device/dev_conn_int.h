@@ -23,6 +23,8 @@ enum dev_conn_state {
 	CS_HANDSHAKE,       /* host client, reading "CONNECT <port>\n" */
 	CS_CONNECTING,      /* guest REQUEST, the host socket being dialed */
 	CS_WAIT_RESPONSE,   /* REQUEST sent to the guest */
+	CS_HOLD,            /* host client held (connect-timeout): driver not
+	                     * up or refused; REQUEST again at the deadline */
 	CS_ESTABLISHED,
 };
 
@@ -44,6 +46,8 @@ struct dev_conn {
 	char line[VSK_HYBRID_LINE_MAX];  /* the host client's CONNECT line */
 	unsigned line_len;
 	struct dev_dial *dial;           /* CS_CONNECTING: the host socket's dial */
+	int64_t hold_deadline;           /* connect-timeout: held until then */
+	int hold_ms, tries;              /* next wait, refusals so far */
 	int64_t dial_deadline;
 	uint64_t bytes_in, bytes_out;    /* payload each way, for -v */
 };
@@ -82,6 +86,8 @@ const char *conn_tname(uint16_t type);
 int conn_host_handshake(struct dev_conn *c);  /* CS_HANDSHAKE: readable */
 int conn_host_response(struct dev_conn *c);   /* the guest's RESPONSE */
 int conn_host_timer(struct dev_conn *c);      /* a deadline of those states */
+int conn_host_refused(struct dev_conn *c);    /* the guest's RST to our REQUEST */
+int conn_host_hangup(struct dev_conn *c);     /* CS_HOLD: the client left */
 
 /* dev_conn_dial.c: guest-initiated connections until they are up. */
 int conn_guest_request(struct dev_vmctx *v, const struct wire_virtio *h);

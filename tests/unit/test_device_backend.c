@@ -69,8 +69,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* VM I with config C and a fake guest whose driver is up. */
-static void add_vm(struct fx *f, int i, struct dev_vm_cfg *c)
+/* VM I with config C and a fake guest whose driver is not up yet. */
+static void add_vm_down(struct fx *f, int i, struct dev_vm_cfg *c)
 {
 	char err[256];
 
@@ -78,10 +78,21 @@ static void add_vm(struct fx *f, int i, struct dev_vm_cfg *c)
 		fail_msg("dev_add_vm: %s", err);
 	assert_int_equal(fg_init(&f->g[i], 16u << 20), 0);
 	f->nvm = i + 1;
+}
+
+/* Guest I's driver comes up: rings, rx buffers. */
+static void guest_up(struct fx *f, int i)
+{
 	dev_vm_attach(f->vm[i], &f->g[i].q[0].q, &f->g[i].q[1].q, &f->g[i].q[2].q);
 	fg_rx_give(&f->g[i], 64, 4096);
 	dev_vm_kick(f->vm[i], 0);
 	spin(f);
+}
+
+static void add_vm(struct fx *f, int i, struct dev_vm_cfg *c)
+{
+	add_vm_down(f, i, c);
+	guest_up(f, i);
 }
 
 /* VM 4 with its Unix back end and the map entries of SPEC. */
@@ -491,6 +502,152 @@ static void test_h2g_seqpacket_bad(void **state)
 		fail_msg("%s", f->lg.text);
 }
 
+/* ------------------------------------------------- connect-timeout */
+
+static int stream_client(struct fx *f, const char *line)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/u4", f->dir);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	return fd;
+}
+
+static void vm4_timeout(struct fx *f, uint32_t ms, bool up)
+{
+	struct dev_vm_cfg c;
+
+	dt_vm_cfg(f->dir, &c, 4, "", 0);
+	c.connect_timeout_ms = ms;
+	if (up)
+		add_vm(f, 0, &c);
+	else
+		add_vm_down(f, 0, &c);
+}
+
+static void expect_ok(struct fx *f, int fd, uint32_t hport)
+{
+	char buf[32], want[32];
+
+	snprintf(want, sizeof(want), "OK %u\n", hport);
+	assert_int_equal(read_spin(f, fd, buf, sizeof(buf)), (ssize_t)strlen(want));
+	assert_memory_equal(buf, want, strlen(want));
+}
+
+/* A CONNECT before the guest's driver is up is held, then served. */
+static void test_hold_driver(void **state)
+{
+	struct fx *f = *state;
+	struct wire_virtio h;
+	int fd;
+
+	vm4_timeout(f, 5000, false);
+	fd = stream_client(f, "CONNECT 5000\n");
+	for (int i = 0; i < 10; i++)
+		spin(f);
+	assert_int_equal(dev_vm_nconns(f->vm[0]), 1); /* held, not closed */
+	guest_up(f, 0);
+	assert_int_equal(take(f, 0, &h, NULL, 0), 1);
+	assert_int_equal(h.op, WIRE_OP_REQUEST);
+	assert_int_equal(h.dst_port, 5000);
+	gsend(f, 0, WIRE_TYPE_STREAM, 5000, VSK_CID_HOST, h.src_port, WIRE_OP_RESPONSE, 0, NULL, 0);
+	expect_ok(f, fd, h.src_port);
+	gsend(f, 0, WIRE_TYPE_STREAM, 5000, VSK_CID_HOST, h.src_port, WIRE_OP_RW, 0, "late", 4);
+	{
+		char b[8];
+
+		assert_int_equal(read_spin(f, fd, b, sizeof(b)), 4);
+		assert_memory_equal(b, "late", 4);
+	}
+	close(fd);
+}
+
+/* Nothing listens yet: the guest's RSTs are retried until it accepts. */
+static void test_hold_refused_then_accepted(void **state)
+{
+	struct fx *f = *state;
+	struct wire_virtio h;
+	int fd;
+
+	vm4_timeout(f, 5000, true);
+	fd = stream_client(f, "CONNECT 5001\n");
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(take(f, 0, &h, NULL, 0), 1);
+		assert_int_equal(h.op, WIRE_OP_REQUEST);
+		gsend(f, 0, WIRE_TYPE_STREAM, 5001, VSK_CID_HOST, h.src_port, WIRE_OP_RST, 0, NULL, 0);
+	}
+	/* The client still waits. */
+	{
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, 0), 0);
+	}
+	assert_int_equal(take(f, 0, &h, NULL, 0), 1);
+	assert_int_equal(h.op, WIRE_OP_REQUEST);
+	gsend(f, 0, WIRE_TYPE_STREAM, 5001, VSK_CID_HOST, h.src_port, WIRE_OP_RESPONSE, 0, NULL, 0);
+	expect_ok(f, fd, h.src_port);
+	close(fd);
+}
+
+/* The time runs out: closed as without it, the reason logged. */
+static void test_hold_times_out(void **state)
+{
+	struct fx *f = *state;
+	struct wire_virtio h;
+	int fd, refused = 0;
+
+	vm4_timeout(f, 300, true);
+	fd = stream_client(f, "CONNECT 5002\n");
+	for (int k = 0; k < 200; k++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 0) == 1)
+			break; /* closed */
+		if (fg_rx_take(&f->g[0], &h, NULL, 0, NULL) == 1) {
+			assert_int_equal(h.op, WIRE_OP_REQUEST);
+			gsend(f, 0, WIRE_TYPE_STREAM, 5002, VSK_CID_HOST, h.src_port, WIRE_OP_RST, 0, NULL, 0);
+			refused++;
+		}
+		spin(f);
+	}
+	assert_true(closed_spin(f, fd));
+	assert_true(refused >= 2);
+	if (strstr(f->lg.text, "closed after 300 ms (connect-timeout): nothing listened on guest port 5002") == NULL)
+		fail_msg("%s", f->lg.text);
+	assert_int_equal(dev_vm_nconns(f->vm[0]), 0);
+	close(fd);
+	/* The driver never comes up. */
+	teardown(state);
+	setup(state);
+	f = *state;
+	vm4_timeout(f, 200, false);
+	fd = stream_client(f, "CONNECT 5003\n");
+	assert_true(closed_spin(f, fd));
+	if (strstr(f->lg.text, "closed after 200 ms (connect-timeout): the guest's vsock driver never came up") == NULL)
+		fail_msg("%s", f->lg.text);
+	close(fd);
+}
+
+/* A held client that leaves is let go at once. */
+static void test_hold_client_leaves(void **state)
+{
+	struct fx *f = *state;
+	int fd;
+
+	vm4_timeout(f, 60000, false);
+	fd = stream_client(f, "CONNECT 5004\n");
+	for (int i = 0; i < 5; i++)
+		spin(f);
+	assert_int_equal(dev_vm_nconns(f->vm[0]), 1);
+	close(fd);
+	for (int i = 0; i < 5; i++)
+		spin(f);
+	assert_int_equal(dev_vm_nconns(f->vm[0]), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +658,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_hybrid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_seqpacket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_seqpacket_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_driver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_refused_then_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_times_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_client_leaves, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
