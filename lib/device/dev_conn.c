@@ -40,13 +40,15 @@ static void credit_maybe(struct dev_conn *c)
 
 static int flush_pend(struct dev_conn *c)
 {
+	if (c->seq != NULL)
+		return conn_seq_flush(c);
 	return pend_flush(&c->pend, c->ep.fd, c->type == WIRE_TYPE_SEQPACKET, &c->cr.fwd_cnt);
 }
 
 /* After the guest's SHUTDOWN or a flush: finish what the flags ask for. */
 static int shutdown_check(struct dev_conn *c)
 {
-	if (!pend_empty(&c->pend) || c->state != CS_ESTABLISHED)
+	if (!pend_empty(&c->pend) || c->seq_inflight > 0 || c->state != CS_ESTABLISHED)
 		return DEV_OPEN;
 	if (c->guest_no_send && c->guest_no_rcv)
 		return conn_close_rst(c, "closed by guest");
@@ -148,7 +150,7 @@ static int from_guest(struct dev_conn *c, const struct wire_virtio *h, const str
 	} else {
 		bool eom = h->flags & WIRE_SEQ_EOM;
 
-		if (!c->pend.seq_open && pend_empty(&c->pend) && eom) {
+		if (!c->pend.seq_open && pend_empty(&c->pend) && eom && c->seq == NULL) {
 			ssize_t r = send_now(c, iov, n);
 
 			/* A Unix SEQPACKET send is all or nothing. */
@@ -334,6 +336,24 @@ int conn_host_event(struct dev_conn *c, uint32_t events)
 	}
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		return conn_pump(c);
+	conn_update(c);
+	return DEV_OPEN;
+}
+
+int conn_seq_event(struct dev_conn *c)
+{
+	ssize_t sent;
+
+	if (c->e.dead || conn_seq_result(c, &sent) == 0)
+		return c->e.dead ? DEV_CLOSED : DEV_OPEN;
+	if (sent < 0)
+		return conn_host_gone(c, (int)-sent, "send");
+	c->cr.fwd_cnt += (uint32_t)sent;
+	if (flush_pend(c) < 0)
+		return conn_host_gone(c, ENOMEM, "send");
+	credit_maybe(c);
+	if (shutdown_check(c) == DEV_CLOSED)
+		return DEV_CLOSED;
 	conn_update(c);
 	return DEV_OPEN;
 }

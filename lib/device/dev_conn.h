@@ -72,6 +72,8 @@ int conn_batch_end(struct dev_conn *c);
 void conn_host_accept(struct dev_vmctx *v, int fd, int kind, uint32_t port, uint32_t peer_port);
 /* EVENTS on C's host socket. */
 int conn_host_event(struct dev_conn *c, uint32_t events);
+/* C's whole-message sender (AF_VSOCK SEQPACKET host sockets) is done. */
+int conn_seq_event(struct dev_conn *c);
 /* C's deadline passed. */
 int conn_timer(struct dev_conn *c, int64_t now);
 /* rx buffers arrived while C waited for them. */

@@ -10,6 +10,7 @@
 #include "dev_log.h"
 #include "dev_rxq.h"
 #include "device.h"
+#include "seqsend.h"
 
 _Static_assert(offsetof(struct dev_conn, e) == 0, "the table entry comes first");
 
@@ -51,6 +52,13 @@ int conn_close(struct dev_conn *c)
 {
 	conntab_retire(c->v->tab, &c->e);
 	dev_ep_del(c->v->epfd, &c->ep);
+	if (c->seq != NULL) {
+		/* The sender owns the socket: it closes it when its send ends. */
+		dev_ep_del(c->v->epfd, &c->sep);
+		seqsend_free(c->seq);
+		c->seq = NULL;
+		c->ep.fd = -1;
+	}
 	if (c->ep.fd >= 0) {
 		close(c->ep.fd);
 		c->ep.fd = -1;
@@ -83,7 +91,8 @@ void conn_update(struct dev_conn *c)
 	} else if (c->state == CS_ESTABLISHED) {
 		if (!c->host_eof && !c->guest_no_rcv && !c->e.waiting && credit_peer_room(&c->cr) > 0)
 			ev |= EPOLLIN;
-		if (!pend_empty(&c->pend))
+		/* (A seqsend thread does the sends of its socket itself.) */
+		if (!pend_empty(&c->pend) && c->seq == NULL)
 			ev |= EPOLLOUT;
 	}
 	/* Nothing wanted: out of the set, so a hangup cannot spin the loop. */

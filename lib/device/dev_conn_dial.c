@@ -63,6 +63,12 @@ static int dial_done(struct dev_conn *c, int rc)
 		conn_ctl(c, WIRE_OP_RST, 0);
 		return conn_close(c);
 	}
+	if (c->type == WIRE_TYPE_SEQPACKET && c->dial->to.kind == VSK_ADDR_VSOCK_SEQ && (rc = conn_seq_attach(c)) < 0) {
+		dev_logf(v->log, 0, "vm %u: %u:%u -> host port %u: %s: no sender thread: %s, RST to guest", v->cid,
+			 v->cid, c->e.gport, c->e.hport, to, strerror(-rc));
+		conn_ctl(c, WIRE_OP_RST, 0);
+		return conn_close(c);
+	}
 	free(c->dial);
 	c->dial = NULL;
 	conn_established(c);

@@ -43,6 +43,9 @@ struct dev_conn {
 	bool tx_listed;                  /* in v->gathered this tx batch */
 	struct dev_credit cr;
 	struct dev_pend pend;            /* guest -> host bytes not yet sent */
+	struct seqsend *seq;             /* AF_VSOCK SEQPACKET: sends whole messages */
+	struct dev_ep sep;               /* its eventfd */
+	uint32_t seq_inflight;           /* bytes of the message it sends */
 	char line[VSK_HYBRID_LINE_MAX];  /* the host client's CONNECT line */
 	unsigned line_len;
 	struct dev_dial *dial;           /* CS_CONNECTING: the host socket's dial */
@@ -93,6 +96,15 @@ int conn_host_hangup(struct dev_conn *c);     /* CS_HOLD: the client left */
 int conn_guest_request(struct dev_vmctx *v, const struct wire_virtio *h);
 int conn_dial_event(struct dev_conn *c, uint32_t events);
 int conn_dial_timer(struct dev_conn *c, int64_t now);
+
+/* dev_conn_seq.c: AF_VSOCK SEQPACKET host sockets send through a
+ * seqsend thread (a non-blocking send could cut a message). */
+int conn_seq_attach(struct dev_conn *c);
+/* Hand the next whole message of pend to the sender if it is idle:
+ * 0, or -errno (out of memory). */
+int conn_seq_flush(struct dev_conn *c);
+/* Bytes taken by the host socket, or -errno: 1 when the sender reported. */
+int conn_seq_result(struct dev_conn *c, ssize_t *sent);
 
 /* dev_pump.c: one packet's worth of host bytes into the guest's rx ring.
  * CREDIT > 0 is what the guest can take.  Returns PUMP_* or -errno (the

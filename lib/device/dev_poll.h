@@ -14,6 +14,7 @@ enum dev_ep_kind {
 	EP_KICK,        /* a queue's kick eventfd (idx = queue) */
 	EP_HOST_LISTEN, /* the VM's host-side listener (<uds>) */
 	EP_CONN,        /* a connection's host socket (obj = struct dev_conn) */
+	EP_CONN_SEQ,    /* its whole-message sender is done (obj = the same) */
 };
 
 struct dev_ep {

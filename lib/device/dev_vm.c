@@ -404,6 +404,9 @@ void vm_event(struct dev_vm *vm, struct dev_ep *e, uint32_t events)
 	case EP_CONN:
 		conn_host_event(e->obj, events);
 		break;
+	case EP_CONN_SEQ:
+		conn_seq_event(e->obj);
+		break;
 	}
 	check_rx(vm);
 }
