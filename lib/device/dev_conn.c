@@ -179,6 +179,7 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 {
 	struct dev_centry *e = conntab_lookup(v->tab, h->src_port, h->dst_port);
 	struct dev_conn *c;
+	uint32_t room;
 
 	if (e == NULL) {
 		if (h->op == WIRE_OP_REQUEST)
@@ -187,6 +188,7 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 		return DEV_CLOSED;
 	}
 	c = conn_of(e);
+	room = credit_peer_room(&c->cr);
 	credit_from_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
 	if (h->type != c->type)
 		return conn_close_rst(c, "packet of the wrong type");
@@ -234,7 +236,8 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 		v->st->drops++;
 		break;
 	}
-	if (credit_peer_room(&c->cr) > 0)
+	/* More room than before: what waited for credit may go. */
+	if (credit_peer_room(&c->cr) > room)
 		c->stalled = false;
 	/* A listed connection is updated once, after the batch. */
 	if (!c->tx_listed)
@@ -260,6 +263,7 @@ static int conn_pump(struct dev_conn *c)
 
 	for (int i = 0; i < DEV_PUMP_BATCH; i++) {
 		uint32_t credit;
+		bool was_stalled;
 		int rc;
 
 		if (c->state != CS_ESTABLISHED || c->host_eof || c->guest_no_rcv)
@@ -280,10 +284,15 @@ static int conn_pump(struct dev_conn *c)
 			}
 			break;
 		}
+		was_stalled = c->stalled;
 		c->stalled = false;
 		rc = c->type == WIRE_TYPE_SEQPACKET ? pump_seq(c, credit) : pump_stream(c, credit);
 		if (rc == PUMP_MOVED)
 			continue;
+		/* A message waits for more credit than the guest has told us
+		 * of: ask, once (a guest may update only at half its buffer). */
+		if (rc == PUMP_STALL && !was_stalled)
+			conn_ctl(c, WIRE_OP_CREDIT_REQUEST, 0);
 		if (rc == PUMP_AGAIN || rc == PUMP_STALL || rc == PUMP_BROKEN)
 			break; /* a broken ring: the VM drops every connection */
 		if (rc == PUMP_NORX) {

@@ -89,7 +89,10 @@ void conn_update(struct dev_conn *c)
 	} else if (c->state == CS_CONNECTING) {
 		ev = c->dial != NULL ? c->dial->events : 0;
 	} else if (c->state == CS_ESTABLISHED) {
-		if (!c->host_eof && !c->guest_no_rcv && !c->e.waiting && credit_peer_room(&c->cr) > 0)
+		/* Stalled: a message waits for more credit; the guest's next
+		 * packet says when (polling meanwhile would spin). */
+		if (!c->host_eof && !c->guest_no_rcv && !c->e.waiting && !c->stalled &&
+		    credit_peer_room(&c->cr) > 0)
 			ev |= EPOLLIN;
 		/* (A seqsend thread does the sends of its socket itself.) */
 		if (!pend_empty(&c->pend) && c->seq == NULL)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -502,6 +503,74 @@ static void test_h2g_seqpacket_bad(void **state)
 		fail_msg("%s", f->lg.text);
 }
 
+static double wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A host message bigger than the credit the guest has left: the device
+ * asks for credit once and waits without spinning on the readable
+ * socket; the guest's update lets it go, whole. */
+static void test_seq_stall_asks_credit(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t msg[40000];
+	struct dev_vm_cfg c;
+	struct wire_virtio h;
+	char path[128];
+	uint32_t total = 0;
+	int lfd, fd;
+	double t0;
+
+	dt_vm_cfg(f->dir, &c, 4, "", 0);
+	add_vm(f, 0, &c);
+	snprintf(path, sizeof(path), "%s/u4_7000", f->dir);
+	lfd = unix_listen(path, SOCK_SEQPACKET);
+	gsend(f, 0, WIRE_TYPE_SEQPACKET, 1010, VSK_CID_HOST, 7000, WIRE_OP_REQUEST, 0, NULL, 0);
+	fd = accept_spin(f, lfd);
+	assert_true(fd >= 0);
+	expect_op(f, 0, WIRE_OP_RESPONSE, 7000, 1010);
+	memset(msg, 0x3c, sizeof(msg));
+	assert_int_equal(send(fd, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+	assert_int_equal(send(fd, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+	/* The first message (40000 of the guest's 65536). */
+	while (total < sizeof(msg)) {
+		uint8_t part[4096];
+
+		assert_int_equal(take(f, 0, &h, part, sizeof(part)), 1);
+		assert_int_equal(h.op, WIRE_OP_RW);
+		total += h.len;
+	}
+	/* The second does not fit the 25536 left: one CREDIT_REQUEST. */
+	expect_op(f, 0, WIRE_OP_CREDIT_REQUEST, 7000, 1010);
+	/* Nothing to do until the guest speaks: each round waits its 10 ms
+	 * (a readable socket in the poll set would end each at once). */
+	t0 = wall();
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(dev_run_once(f->d, 10), 0);
+	if (wall() - t0 < 0.08)
+		fail_msg("the device spins while a message waits for credit (10 rounds in %.3f s)", wall() - t0);
+	assert_int_equal(fg_rx_take(&f->g[0], &h, NULL, 0, NULL), 0);
+	/* The guest says it read the first one. */
+	fg_hdr(&h, 4, 1010, VSK_CID_HOST, 7000, WIRE_TYPE_SEQPACKET, WIRE_OP_CREDIT_UPDATE, 0, 0, GBUF, 40000);
+	fg_tx(&f->g[0], &h, NULL, 0);
+	dev_vm_kick(f->vm[0], 1);
+	for (total = 0; total < sizeof(msg);) {
+		uint8_t part[4096];
+
+		assert_int_equal(take(f, 0, &h, part, sizeof(part)), 1);
+		assert_int_equal(h.op, WIRE_OP_RW);
+		total += h.len;
+		if (total == sizeof(msg))
+			assert_true(h.flags & WIRE_SEQ_EOM);
+	}
+	close(fd);
+	close(lfd);
+}
+
 /* ------------------------------------------------- connect-timeout */
 
 static int stream_client(struct fx *f, const char *line)
@@ -658,6 +727,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_hybrid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_seqpacket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_seqpacket_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_stall_asks_credit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_refused_then_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_times_out, setup, teardown),
