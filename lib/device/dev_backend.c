@@ -19,6 +19,7 @@
 
 #define RETRY_FIRST_MS 5    /* a full Unix listener: connect again after ... */
 #define RETRY_MAX_MS   100  /* ... doubling up to this */
+#define VSOCK_SEQ_MAX  (256u * 1024u) /* AF_VSOCK's own largest buffer by default */
 
 /* ------------------------------------------------------------ targets */
 
@@ -203,6 +204,15 @@ static int attempt(struct dev_dial *d)
 			return -errno;
 		if (family != AF_VSOCK)
 			hostsock_sndbuf(d->fd, d->buf_alloc);
+		if (family == AF_VSOCK && d->type == SOCK_SEQPACKET) {
+			/* The host peer may send no message larger than this
+			 * socket's buffer: no larger than the guest takes. */
+			unsigned long long sz = d->guest_buf < VSOCK_SEQ_MAX ? d->guest_buf : VSOCK_SEQ_MAX;
+
+			if (sz < 4096)
+				sz = 4096;
+			setsockopt(d->fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &sz, sizeof(sz));
+		}
 	}
 	d->op = "connect";
 	if (d->nofollow) {
@@ -263,7 +273,7 @@ static int next_or_fail(struct dev_dial *d, int rc)
 }
 
 int backend_dial(const struct dev_backend *b, uint32_t port, int type, uint32_t gport, uint64_t nonce,
-		 uint32_t buf_alloc, struct dev_dial *d)
+		 uint32_t buf_alloc, uint32_t guest_buf, struct dev_dial *d)
 {
 	const struct dev_route *r = NULL;
 	int rc;
@@ -275,6 +285,7 @@ int backend_dial(const struct dev_backend *b, uint32_t port, int type, uint32_t 
 	d->gport = gport;
 	d->nonce = nonce;
 	d->buf_alloc = buf_alloc;
+	d->guest_buf = guest_buf;
 	d->sa = NULL; /* D->one (D may be copied) */
 	d->nsa = 1;
 	d->op = "connect";

@@ -76,7 +76,7 @@ struct dev_dial {
 	/* private */
 	int stage, type;
 	bool nofollow, hybrid;
-	uint32_t cid, gport, buf_alloc;
+	uint32_t cid, gport, buf_alloc, guest_buf;
 	uint64_t nonce;
 	const struct dev_sa *sa; /* a route's addresses, or NULL: ONE */
 	int nsa, next, backoff_ms;
@@ -87,11 +87,13 @@ struct dev_dial {
 
 /* Begin opening the host socket of TYPE (SOCK_STREAM or SOCK_SEQPACKET)
  * for guest port GPORT -> host PORT (NONCE, BUF_ALLOC: the peer name and
- * send buffer of Unix sockets).  0 connected, 1 waiting, -errno failed
+ * send buffer of Unix sockets; GUEST_BUF: the guest's buf_alloc, which
+ * bounds the messages an AF_VSOCK SEQPACKET socket takes from its host
+ * peer).  0 connected, 1 waiting, -errno failed
  * (-ECONNREFUSED with D->op "map": PORT is not mapped and the VM is
  * map-only). */
 int backend_dial(const struct dev_backend *b, uint32_t port, int type, uint32_t gport, uint64_t nonce,
-		 uint32_t buf_alloc, struct dev_dial *d);
+		 uint32_t buf_alloc, uint32_t guest_buf, struct dev_dial *d);
 /* REVENTS (EPOLL*) happened on D->fd, or 0: D->retry_at has come.
  * Returns as backend_dial().  D->fd may be another socket afterwards. */
 int backend_dial_step(struct dev_dial *d, uint32_t revents);

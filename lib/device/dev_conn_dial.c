@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/vm_sockets.h>
 
 #include "dev_backend.h"
 #include "dev_conn_int.h"
@@ -63,7 +64,17 @@ static int dial_done(struct dev_conn *c, int rc)
 		conn_ctl(c, WIRE_OP_RST, 0);
 		return conn_close(c);
 	}
-	if (c->type == WIRE_TYPE_SEQPACKET && c->dial->to.kind == VSK_ADDR_VSOCK_SEQ && (rc = conn_seq_attach(c)) < 0) {
+	if (c->type == WIRE_TYPE_SEQPACKET && c->dial->to.kind == VSK_ADDR_VSOCK_SEQ) {
+		unsigned long long sz = 0;
+		socklen_t sl = sizeof(sz);
+
+		/* What the host peer can send in one message (for kernels that
+		 * cannot peek at a vsock message's size). */
+		if (getsockopt(c->ep.fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &sz, &sl) == 0)
+			c->seq_max = (uint32_t)sz;
+		rc = conn_seq_attach(c);
+	}
+	if (rc < 0) {
 		dev_logf(v->log, 0, "vm %u: %u:%u -> host port %u: %s: no sender thread: %s, RST to guest", v->cid,
 			 v->cid, c->e.gport, c->e.hport, to, strerror(-rc));
 		conn_ctl(c, WIRE_OP_RST, 0);
@@ -102,7 +113,7 @@ int conn_guest_request(struct dev_vmctx *v, const struct wire_virtio *h)
 	}
 	c->dial_deadline = dev_now_ms() + DEV_DIAL_MS;
 	return dial_done(c, backend_dial(v->be, c->e.hport, type, c->e.gport, v->nonce++, c->cr.buf_alloc,
-					 c->dial));
+					 h->buf_alloc, c->dial));
 }
 
 int conn_dial_event(struct dev_conn *c, uint32_t events)

@@ -46,6 +46,7 @@ struct dev_conn {
 	struct seqsend *seq;             /* AF_VSOCK SEQPACKET: sends whole messages */
 	struct dev_ep sep;               /* its eventfd */
 	uint32_t seq_inflight;           /* bytes of the message it sends */
+	uint32_t seq_max;                /* its largest message toward the guest */
 	char line[VSK_HYBRID_LINE_MAX];  /* the host client's CONNECT line */
 	unsigned line_len;
 	struct dev_dial *dial;           /* CS_CONNECTING: the host socket's dial */
