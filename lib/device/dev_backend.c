@@ -310,6 +310,9 @@ int backend_dial(const struct dev_backend *b, uint32_t port, int type, uint32_t 
 			vm_sa(&d->one, d->to.cid, d->to.port);
 			break;
 		case VSK_ADDR_HYBRID:
+		case VSK_ADDR_HYBRID_SEQ:
+			/* The guest's socket type says which; both spellings do. */
+			d->to.kind = type == SOCK_SEQPACKET ? VSK_ADDR_HYBRID_SEQ : VSK_ADDR_HYBRID;
 			d->hybrid = true;
 			rc = un_sa(&d->one, d->to.path, type == SOCK_SEQPACKET ? DEV_SEQ_SUFFIX : "");
 			if (rc < 0)

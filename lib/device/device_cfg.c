@@ -118,6 +118,7 @@ static bool map_kind_ok(const struct vsk_addr *a)
 	case VSK_ADDR_VSOCK_SEQ:
 		return a->cid != VSK_CID_ANY && a->port != VSK_PORT_ANY;
 	case VSK_ADDR_HYBRID:
+	case VSK_ADDR_HYBRID_SEQ:
 	case VSK_ADDR_UNIX:
 	case VSK_ADDR_TCP:
 		return true;

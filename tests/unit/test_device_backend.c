@@ -6,6 +6,7 @@
  * the lab, tests/lab/cases.sh). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -23,6 +25,7 @@
 #include "device/device.h"
 #include "helper_devtest.h"
 #include "helper_fakeguest.h"
+#include "helper_vskbin.h"
 #include "vsk.h"
 #include "wire.h"
 
@@ -476,6 +479,46 @@ static void test_h2g_seqpacket(void **state)
 	close(fd);
 }
 
+/* The CLI end to end: vsk send hybrid-seq:<uds>:PORT is one guest
+ * message, EOM and all. */
+static void test_h2g_seqpacket_cli(void **state)
+{
+	struct fx *f = *state;
+	struct dev_vm_cfg c;
+	struct wire_virtio h;
+	char vsk[512], addr[160], buf[64];
+	int st = 0;
+	pid_t pid;
+
+	if (!hv_find_vsk(vsk, sizeof(vsk)))
+		fail_msg("no vsk binary");
+	dt_vm_cfg(f->dir, &c, 4, "", 0);
+	add_vm(f, 0, &c);
+	snprintf(addr, sizeof(addr), "hybrid-seq:%s/u4:5000", f->dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		execl(vsk, vsk, "send", addr, "one whole message", (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(take(f, 0, &h, NULL, 0), 1);
+	assert_int_equal(h.op, WIRE_OP_REQUEST);
+	assert_int_equal(h.type, WIRE_TYPE_SEQPACKET);
+	assert_int_equal(h.dst_port, 5000);
+	gsend(f, 0, WIRE_TYPE_SEQPACKET, 5000, VSK_CID_HOST, h.src_port, WIRE_OP_RESPONSE, 0, NULL, 0);
+	assert_int_equal(take(f, 0, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(h.op, WIRE_OP_RW);
+	assert_int_equal(h.len, 17);
+	assert_true(h.flags & WIRE_SEQ_EOM);
+	assert_memory_equal(buf, "one whole message", 17);
+	for (int i = 0; i < 200 && waitpid(pid, &st, WNOHANG) == 0; i++)
+		spin(f);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static void test_h2g_seqpacket_bad(void **state)
 {
 	struct fx *f = *state;
@@ -726,6 +769,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_hybrid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_seqpacket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2g_seqpacket_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_h2g_seqpacket_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_stall_asks_credit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_driver, setup, teardown),
