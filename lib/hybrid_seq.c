@@ -106,7 +106,8 @@ int hybrid_seq_open(const struct vsk_addr *a, const struct vsk_opts *o, const ch
 	*op = "connect";
 	if (n >= sizeof(un.sun_path))
 		return -ENAMETOOLONG;
-	snprintf(un.sun_path, sizeof(un.sun_path), "%s%s", a->path, VSK_HYBRID_SEQ_SUFFIX);
+	memcpy(un.sun_path, a->path, strlen(a->path));
+	memcpy(un.sun_path + strlen(a->path), VSK_HYBRID_SEQ_SUFFIX, sizeof(VSK_HYBRID_SEQ_SUFFIX));
 	if (a->path[0] == '@') {
 		un.sun_path[0] = '\0'; /* abstract: the length ends it */
 		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
