@@ -21,7 +21,8 @@
  * check counts, headers and the sequence numbers (-V: every byte always).
  * Bounded: each run stops at its byte count or after -T seconds.
  *
- * Never touches AF_VSOCK: the "guest" is memory in this process.
+ * Never touches AF_VSOCK (the "guest" is memory in this process), except
+ * with -B vsock, which bench/device-vsock runs inside a lab guest.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,6 +39,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/vm_sockets.h>
 
 #include "device/device.h"
 #include "device_datapath.h"
@@ -189,11 +191,26 @@ static void run_close(struct bench *b, struct peer *p)
 	}
 }
 
-/* The peer's listener on "<uds>_PORT", where the device connects. */
+/* -B vsock: the VM's back end is AF_VSOCK (forward-cid 1), the peer
+ * listens on vsock port PORT.  Only inside a lab guest (vsock_loopback):
+ * the development machine's AF_VSOCK reaches a real hypervisor. */
+static bool vsock_mode;
+
+/* The peer's listener on "<uds>_PORT" (or vsock PORT), where the device
+ * connects. */
 static int host_listen(struct bench *b)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd;
+
+	if (vsock_mode) {
+		struct sockaddr_vm vm = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = PORT };
+
+		fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&vm, sizeof(vm)) < 0 || listen(fd, 4) < 0)
+			dd_die("vsock host listener");
+		return fd;
+	}
 
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s_%u", b->uds, PORT) >= sizeof(sun.sun_path))
 		dd_die("socket path too long");
@@ -349,9 +366,18 @@ static struct result run_sock(struct bench *b, uint64_t total, bool to_host, boo
 	p.full = full;
 	p.limit = total;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s_%u", b->uds, PORT);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		dd_die("connect to the peer");
+	if (vsock_mode) {
+		/* The ceiling of the vsock back end: loopback alone. */
+		struct sockaddr_vm vm = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_LOCAL, .svm_port = PORT };
+
+		fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&vm, sizeof(vm)) < 0)
+			dd_die("connect to the peer");
+	} else {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+			dd_die("connect to the peer");
+	}
 	if (pthread_create(&p.th, NULL, peer_main, &p) != 0)
 		dd_die("pthread_create failed");
 	t0 = dd_now();
@@ -422,7 +448,8 @@ static void usage(int status)
 		"  -b BYTES    the guest's rx buffer (header included) of the main host -> guest\n"
 		"              case (default 4096, what Linux posts; 64 KiB is a run of its own)\n"
 		"  -V          check every byte in every round (default: round 1)\n"
-		"  -o RUN,...  only these runs (names as printed)\n");
+		"  -o RUN,...  only these runs (names as printed)\n"
+		"  -B vsock    the vsock back end (forward-cid 1, peer on vsock port 5000): lab guests only\n");
 	exit(status);
 }
 
@@ -495,7 +522,7 @@ int main(int argc, char **argv)
 	memset(&b, 0, sizeof(b));
 	b.tlimit = 2.0;
 	signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "r:n:k:T:b:Vo:h")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:k:T:b:Vo:B:h")) != -1) {
 		switch (opt) {
 		case 'r': rounds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'n': total = strtoull(optarg, NULL, 10); break;
@@ -504,6 +531,13 @@ int main(int argc, char **argv)
 		case 'b': rxbuf = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'V': always_full = true; break;
 		case 'o': only = optarg; break;
+		case 'B':
+			vsock_mode = !strcmp(optarg, "vsock");
+			if (!vsock_mode && strcmp(optarg, "unix") != 0)
+				usage(2);
+			if (vsock_mode && (getenv("VSK_LAB_GUEST") == NULL || access("/lab/plan", F_OK) != 0))
+				dd_die("-B vsock runs only inside a lab guest (AF_VSOCK here could reach a real host)");
+			break;
 		case 'h': usage(0); break;
 		default: usage(2);
 		}
@@ -533,6 +567,11 @@ int main(int argc, char **argv)
 	c.cid = CID;
 	snprintf(c.socket, sizeof(c.socket), "%s/vhost.sock", b.dir);
 	snprintf(c.uds, sizeof(c.uds), "%s", b.uds);
+	if (vsock_mode) {
+		c.uds[0] = '\0';
+		c.forward = true;
+		c.forward_cid = VMADDR_CID_LOCAL;
+	}
 	if (dev_add_vm(b.d, &c, &b.vm, err, sizeof(err)) < 0)
 		dd_die(err);
 	if (dd_guest_init(&b.g, MEM_RX + 256ul * (65536 + 128)) < 0)
@@ -541,6 +580,8 @@ int main(int argc, char **argv)
 		memcpy(dd_gptr(&b.g, MEM_SLOTS + sl * 65536ul), dd_pat, CHUNK);
 	b.next_port = 40000;
 
+	if (vsock_mode)
+		printf("back end: vsock (forward-cid 1); the *-unix-alone runs are vsock loopback alone\n");
 	printf("%-6s %-22s %9s %9s %8s %s\n", "round", "run", "GB/s", "Mpkt/s", "secs", "");
 	for (unsigned r = 1; r <= rounds; r++) {
 		bool full = always_full || r == 1;

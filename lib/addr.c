@@ -3,6 +3,8 @@
  *   vsock:CID:PORT      CID = number | host (2) | local (1) | hypervisor (0) | any
  *   vsock-seq:CID:PORT  the same, SOCK_SEQPACKET
  *   hybrid:PATH:PORT    Firecracker / vhost-device-vsock Unix-socket protocol
+ *   hybrid-seq:PATH:PORT  the same with SOCK_SEQPACKET (vsk device's
+ *                       "<uds>_seqpacket")
  *   unix:PATH           (unix:@NAME for the abstract namespace)
  *   tcp:HOST:PORT       HOST may be [v6addr]; empty HOST = wildcard/loopback
  *   -                   stdin/stdout
@@ -120,12 +122,14 @@ static int parse_hybrid(const char *text, const char *rest, struct vsk_addr *a, 
 	/* A hybrid listener binds "PATH_PORT": leave room for "_4294967295". */
 	const size_t suffix = 11;
 
+	const char *scheme = a->kind == VSK_ADDR_HYBRID_SEQ ? "hybrid-seq" : "hybrid";
+
 	if (colon == NULL)
-		return fail(errbuf, errlen, "invalid address '%s': expected hybrid:PATH:PORT", text);
+		return fail(errbuf, errlen, "invalid address '%s': expected %s:PATH:PORT", text, scheme);
 	if (addr_parse_u32(colon + 1, strlen(colon + 1), &a->port) < 0)
 		return fail(errbuf, errlen,
-			    "invalid port in '%s': expected hybrid:PATH:PORT with PORT a number 0..4294967295",
-			    text);
+			    "invalid port in '%s': expected %s:PATH:PORT with PORT a number 0..4294967295",
+			    text, scheme);
 	return parse_path(text, rest, (size_t)(colon - rest), suffix, a, errbuf, errlen);
 }
 
@@ -169,7 +173,8 @@ static int parse_tcp(const char *text, const char *rest, struct vsk_addr *a, cha
 int vsk_addr_parse(const char *text, struct vsk_addr *a, char *errbuf, size_t errlen)
 {
 	static const char expected[] =
-		"expected vsock:CID:PORT, vsock-seq:CID:PORT, hybrid:PATH:PORT, unix:PATH, tcp:HOST:PORT or -";
+		"expected vsock:CID:PORT, vsock-seq:CID:PORT, hybrid:PATH:PORT, hybrid-seq:PATH:PORT, unix:PATH, "
+		"tcp:HOST:PORT or -";
 
 	if (text == NULL || a == NULL)
 		return fail(errbuf, errlen, "no address given: %s", expected);
@@ -192,6 +197,10 @@ int vsk_addr_parse(const char *text, struct vsk_addr *a, char *errbuf, size_t er
 	if (!strncmp(text, "hybrid:", 7)) {
 		a->kind = VSK_ADDR_HYBRID;
 		return parse_hybrid(text, text + 7, a, errbuf, errlen);
+	}
+	if (!strncmp(text, "hybrid-seq:", 11)) {
+		a->kind = VSK_ADDR_HYBRID_SEQ;
+		return parse_hybrid(text, text + 11, a, errbuf, errlen);
 	}
 	if (!strncmp(text, "unix:", 5)) {
 		a->kind = VSK_ADDR_UNIX;
@@ -233,7 +242,9 @@ const char *vsk_addr_format(const struct vsk_addr *a, char *buf, size_t len)
 			 vsk_cid_str(a->cid, c, sizeof(c)), port_str(a->port, p, sizeof(p)));
 		break;
 	case VSK_ADDR_HYBRID:
-		snprintf(buf, len, "hybrid:%s:%" PRIu32, a->path, a->port);
+	case VSK_ADDR_HYBRID_SEQ:
+		snprintf(buf, len, "%s:%s:%" PRIu32, a->kind == VSK_ADDR_HYBRID ? "hybrid" : "hybrid-seq", a->path,
+			 a->port);
 		break;
 	case VSK_ADDR_UNIX:
 		snprintf(buf, len, "unix:%s", a->path);
@@ -258,7 +269,7 @@ const char *vsk_addr_format(const struct vsk_addr *a, char *buf, size_t len)
 
 int vsk_addr_socktype(const struct vsk_addr *a)
 {
-	return a->kind == VSK_ADDR_VSOCK_SEQ ? SOCK_SEQPACKET : SOCK_STREAM;
+	return a->kind == VSK_ADDR_VSOCK_SEQ || a->kind == VSK_ADDR_HYBRID_SEQ ? SOCK_SEQPACKET : SOCK_STREAM;
 }
 
 const char *vsk_sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)

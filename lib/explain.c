@@ -195,8 +195,15 @@ static void explain_vsock(struct out *o, int err, const char *op, const struct v
 
 static void explain_path(struct out *o, int err, const char *op, const struct vsk_addr *a)
 {
+	bool hybrid = a->kind == VSK_ADDR_HYBRID || a->kind == VSK_ADDR_HYBRID_SEQ;
+	char seq[VSK_PATH_MAX + 16];
 	const char *path = a->path;
-	bool hybrid = a->kind == VSK_ADDR_HYBRID;
+
+	/* A hybrid-seq client connects to "PATH_seqpacket". */
+	if (a->kind == VSK_ADDR_HYBRID_SEQ && !is_bind(op)) {
+		snprintf(seq, sizeof(seq), "%s_seqpacket", a->path);
+		path = seq;
+	}
 
 	switch (err) {
 	case ENOENT:
@@ -279,7 +286,7 @@ const char *explain_with(int err, const char *op, const struct vsk_addr *a,
 								     : strerror(err));
 	else if (is_vsock(a))
 		explain_vsock(&o, err, op, a, t);
-	else if (a->kind == VSK_ADDR_UNIX || a->kind == VSK_ADDR_HYBRID)
+	else if (a->kind == VSK_ADDR_UNIX || a->kind == VSK_ADDR_HYBRID || a->kind == VSK_ADDR_HYBRID_SEQ)
 		explain_path(&o, err, op, a);
 	else if (a->kind == VSK_ADDR_TCP)
 		explain_tcp(&o, err, op, a);

@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "hybrid_seq.h"
 #include "sock.h"
 #include "vsk.h"
 
@@ -215,9 +216,10 @@ int vsk_listen(const struct vsk_addr *a, const struct vsk_opts *o)
 		}
 		break;
 	case VSK_ADDR_HYBRID:
+	case VSK_ADDR_HYBRID_SEQ:
 		/* The device connects to "<uds-path>_<port>" for guest->host port. */
 		snprintf(suffix, sizeof(suffix), "_%u", a->port);
-		fd = listen_unix(a->path, suffix, SOCK_STREAM, backlog);
+		fd = listen_unix(a->path, suffix, vsk_addr_socktype(a), backlog);
 		break;
 	case VSK_ADDR_UNIX:
 		fd = listen_unix(a->path, "", SOCK_STREAM, backlog);
@@ -340,6 +342,9 @@ int vsk_connect(const struct vsk_addr *a, const struct vsk_opts *o, const char *
 	case VSK_ADDR_HYBRID:
 	case VSK_ADDR_UNIX:
 		fd = connect_unix(a, o, op);
+		break;
+	case VSK_ADDR_HYBRID_SEQ:
+		fd = hybrid_seq_open(a, o, op);
 		break;
 	case VSK_ADDR_TCP:
 		fd = connect_tcp(a, o, op);

@@ -50,6 +50,8 @@ enum vsk_addr_kind {
 	VSK_ADDR_UNIX,      /* unix:PATH */
 	VSK_ADDR_TCP,       /* tcp:HOST:PORT (IPv6 as [addr]:port) */
 	VSK_ADDR_STDIO,     /* - */
+	VSK_ADDR_HYBRID_SEQ,/* hybrid-seq:PATH:PORT  the same, SOCK_SEQPACKET:
+	                     * connects to "PATH_seqpacket", listens on "PATH_PORT" */
 };
 
 #define VSK_PATH_MAX 108 /* sizeof(sun_path) */
@@ -96,9 +98,11 @@ struct vsk_opts {
 #define VSK_OPTS_INIT { 0, VSK_PORT_ANY, 0, false }
 
 /* Bind and listen on A (vsock kinds, unix, tcp; hybrid listens on the Unix
- * socket "PATH_PORT").  Returns the listening fd or -errno. */
+ * socket "PATH_PORT", hybrid-seq the same as SOCK_SEQPACKET).  Returns the
+ * listening fd or -errno. */
 int vsk_listen(const struct vsk_addr *a, const struct vsk_opts *o);
-/* Connect to A; for hybrid also performs the CONNECT handshake.  Returns a
+/* Connect to A; for hybrid (and hybrid-seq, on "PATH_seqpacket") also
+ * performs the CONNECT handshake.  Returns a
  * connected fd or -errno.  On failure *OP (if given) names the step that
  * failed ("socket", "bind", "connect", "handshake") for vsk_explain(). */
 int vsk_connect(const struct vsk_addr *a, const struct vsk_opts *o, const char **op);
@@ -115,6 +119,10 @@ int vsk_accept(int lfd, char *peer, size_t peerlen, int flags);
  * -ECONNRESET if the peer closed (nobody listens at that guest port),
  * -EPROTO for a malformed reply, -ETIMEDOUT after TIMEOUT_MS (0 = none). */
 int vsk_hybrid_connect(int fd, uint32_t port, int timeout_ms, uint32_t *assigned);
+/* The same on a connected Unix SOCK_SEQPACKET socket (vsk device's
+ * "<uds>_seqpacket"): "CONNECT PORT\n" as one message, "OK N\n" as one
+ * message back.  Returns as vsk_hybrid_connect(). */
+int vsk_hybrid_seq_connect(int fd, uint32_t port, int timeout_ms, uint32_t *assigned);
 /* Parse one request line (without or with trailing newline).  Returns 0 and
  * the port, or -EINVAL. */
 int vsk_hybrid_parse_connect(const char *line, size_t len, uint32_t *port);

@@ -13,26 +13,42 @@
 #include "device/device.h"
 
 static const char usage_text[] =
-	"usage: vsk device [-v] [--pcap FILE] [--socket-mode MODE] --guest-cid N --socket PATH --uds-path PATH\n"
-	"                  [--groups A+B] [--tx-buffer-size N]\n"
-	"       vsk device [-v] [--pcap FILE] --vm guest-cid=N,socket=PATH,uds-path=PATH[,groups=A+B]\n"
-	"                  [,tx-buffer-size=N] [--vm ...]\n"
+	"usage: vsk device [-v] [--pcap FILE] [--socket-mode MODE] [--guest-cid N] --socket PATH\n"
+	"                  (--uds-path PATH | --forward-cid CID [--forward-listen P+Q])\n"
+	"                  [--groups A+B] [--tx-buffer-size N] [--queue-size N]\n"
+	"                  [--connect-timeout MS] [--map PORT=ADDR]... [--map-only]\n"
+	"       vsk device [-v] [--pcap FILE] --vm guest-cid=N,socket=PATH,uds-path=PATH[,KEY=VALUE...]\n"
+	"                  [--vm ...]\n"
 	"       vsk device [-v] [--pcap FILE] --config FILE\n"
-	"  --guest-cid N       the guest's CID (default 3)\n"
-	"  --socket PATH       vhost-user socket QEMU's -chardev connects to\n"
-	"  --uds-path PATH     host side: guest port P connects to PATH_P;\n"
-	"                      host clients connect to PATH and say \"CONNECT <port>\\n\"\n"
-	"  --groups A+B        sibling groups: guests sharing one reach each other\n"
-	"  --tx-buffer-size N  bytes buffered per connection toward the host (default 262144)\n"
-	"  --vm SPEC           one VM (repeatable; several VMs in one process)\n"
-	"  --config FILE       VMs from a YAML file (see vsk-device(1))\n"
-	"  --pcap FILE         record every packet moved (LINKTYPE_VSOCK, for tcpdump -r)\n"
-	"  --socket-mode MODE  octal permissions of the sockets created (default 0600)\n"
-	"  --threads N         serve the VMs from N event loops, one thread each\n"
-	"                      (default: one per VM, at most one per online CPU)\n"
-	"  --json              counters as JSON lines on stdout (docs/JSON.md)\n"
-	"  -v, --verbose       log connection events\n"
+	"  --guest-cid N         the guest's CID (default 3)\n"
+	"  --socket PATH         vhost-user socket QEMU's -chardev connects to\n"
+	"  --uds-path PATH       Unix back end: guest port P connects to PATH_P; host clients\n"
+	"                        connect to PATH (stream) or PATH_seqpacket and say \"CONNECT <port>\\n\"\n"
+	"  --forward-cid CID     vsock back end: guest port P connects to vsock CID:P\n"
+	"  --forward-listen P+Q  vsock back end: listen on vsock ports P, Q for the guest's same ports\n"
+	"  --groups A+B          sibling groups: guests sharing one reach each other (default \"default\")\n"
+	"  --tx-buffer-size N    bytes buffered per connection toward the host (default 262144)\n"
+	"  --queue-size N        largest virtqueue the front end may set (default 1024)\n"
+	"  --connect-timeout MS  hold host connections this long for the guest's driver and\n"
+	"                        listener (default 0: closed at once)\n"
+	"  --map PORT=ADDR       guest port PORT goes to ADDR (unix:, tcp:, vsock:, hybrid:)\n"
+	"  --map-only            unmapped guest ports get RST\n"
+	"  --max-conns N         connections of the VM at once (default 65536; the fd limit\n"
+	"                        may lower it)\n"
+	"  --vm SPEC             one VM, the same keys (repeatable; several VMs in one process)\n"
+	"  --config FILE         VMs from a YAML file (see vsk-device(1))\n"
+	"  --pcap FILE           record every packet moved (LINKTYPE_VSOCK, for tcpdump -r)\n"
+	"  --socket-mode MODE    octal permissions of the sockets created (default 0600)\n"
+	"  --threads N           serve the VMs from N event loops, one thread each\n"
+	"                        (default: one per VM, at most one per online CPU)\n"
+	"  --json                counters as JSON lines on stdout (docs/JSON.md)\n"
+	"  -v, --verbose         log connection events\n"
 	"Counters are printed on SIGUSR1 and at exit (SIGINT, SIGTERM).\n";
+
+static const char options_accepted[] =
+	"--guest-cid, --socket, --uds-path, --forward-cid, --forward-listen, --groups, --tx-buffer-size, "
+	"--queue-size, --connect-timeout, --map, --map-only, --vm, --config, --pcap, --socket-mode, --json, "
+	"--verbose, --help";
 
 static volatile sig_atomic_t want_stats, want_stop;
 static int verbose;
@@ -101,6 +117,29 @@ static void print_stats(struct dev *d)
 	}
 }
 
+/* The start-up line of one VM: where QEMU and the host side connect. */
+static void print_vm(const struct dev_vm_cfg *c)
+{
+	char back[160];
+
+	if (c->forward)
+		snprintf(back, sizeof(back), "host side vsock CID %u%s", c->forward_cid,
+			 c->nforward_listen ? ", listening on vsock ports" : "");
+	else if (c->uds[0])
+		snprintf(back, sizeof(back), "host side %s", c->uds);
+	else
+		snprintf(back, sizeof(back), "host side: the port map only");
+	fprintf(stderr, "vsk device: vm %u: vhost-user on %s, %s", c->cid, c->socket, back);
+	for (unsigned i = 0; i < c->nforward_listen; i++)
+		fprintf(stderr, "%s%u", i ? "+" : " ", c->forward_listen[i]);
+	if (c->nmap)
+		fprintf(stderr, ", %u port%s mapped%s", c->nmap, c->nmap == 1 ? "" : "s",
+			c->map_only ? " (map only)" : "");
+	if (c->groups[0])
+		fprintf(stderr, ", groups %s", c->groups);
+	fputc('\n', stderr);
+}
+
 /* "0600", "660", "0": octal digits only, at most 0777 (no setuid/sticky
  * bits: they mean nothing on a socket). */
 static int parse_mode(const char *s, unsigned *mode)
@@ -121,15 +160,31 @@ static int parse_mode(const char *s, unsigned *mode)
 	return 0;
 }
 
+/* A per-VM flag: KEY=VAL through the same parser as --vm and --config. */
+static void set_flag(struct dev_vm_cfg *one, const char *key, const char *val)
+{
+	char ebuf[512];
+
+	if (dev_cfg_set(one, key, val, ebuf, sizeof(ebuf)) < 0)
+		errx(EXIT_USAGE, "--%s: %s", key, ebuf);
+}
+
 int cmd_device(int argc, char **argv)
 {
-	enum { O_CID = 256, O_SOCKET, O_UDS, O_GROUPS, O_TXBUF, O_VM, O_CONFIG, O_PCAP, O_MODE, O_JSON, O_THREADS };
+	enum { O_CID = 256, O_SOCKET, O_UDS, O_GROUPS, O_TXBUF, O_VM, O_CONFIG, O_PCAP, O_MODE, O_JSON,
+	       O_QSIZE, O_FWD_CID, O_FWD_LISTEN, O_CTIMEOUT, O_MAP, O_MAP_ONLY, O_MAX_CONNS, O_THREADS };
 	static const struct option longopts[] = {
 		{ "guest-cid", required_argument, NULL, O_CID },
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "uds-path", required_argument, NULL, O_UDS },
+		{ "forward-cid", required_argument, NULL, O_FWD_CID },
+		{ "forward-listen", required_argument, NULL, O_FWD_LISTEN },
 		{ "groups", required_argument, NULL, O_GROUPS },
 		{ "tx-buffer-size", required_argument, NULL, O_TXBUF },
+		{ "queue-size", required_argument, NULL, O_QSIZE },
+		{ "connect-timeout", required_argument, NULL, O_CTIMEOUT },
+		{ "map", required_argument, NULL, O_MAP },
+		{ "map-only", no_argument, NULL, O_MAP_ONLY },
 		{ "vm", required_argument, NULL, O_VM },
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "pcap", required_argument, NULL, O_PCAP },
@@ -141,40 +196,64 @@ int cmd_device(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct dev_vm_cfg cfg[DEV_MAX_VMS];
-	struct dev_vm_cfg one = { .cid = 3 };
+	static struct dev_vm_cfg one;
 	const char *config = NULL, *pcap = NULL, *mode_arg = NULL, *vms[DEV_MAX_VMS];
 	unsigned mode = DEV_SOCKET_MODE_DEFAULT, threads = 0;
-	bool single = false, cid_set = false;
+	bool single = false;
 	int nvm = 0, ncfg = 0, c, rc;
 	char ebuf[512];
 	struct sigaction sa;
 	struct dev *d = NULL;
 
+	dev_cfg_init(&one);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+	opterr = 0; /* our own one-line messages */
+	while ((c = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
+		const char *key = NULL;
+
 		switch (c) {
 		case O_CID:
 			one.cid = cli_u32(optarg, "guest CID", UINT32_MAX);
-			cid_set = true;
+			single = true;
 			break;
 		case O_SOCKET:
-			snprintf(one.socket, sizeof(one.socket), "%s", optarg);
-			single = true;
 			if (strlen(optarg) >= sizeof(one.socket))
 				errx(EXIT_USAGE, "--socket path too long: %s", optarg);
+			key = "socket";
 			break;
 		case O_UDS:
-			snprintf(one.uds, sizeof(one.uds), "%s", optarg);
-			single = true;
 			if (strlen(optarg) >= sizeof(one.uds))
 				errx(EXIT_USAGE, "--uds-path too long: %s", optarg);
+			key = "uds-path";
+			break;
+		case O_FWD_CID:
+			one.forward_cid = cli_u32(optarg, "forward CID", UINT32_MAX);
+			one.forward = true;
+			single = true;
+			break;
+		case O_FWD_LISTEN:
+			key = "forward-listen";
 			break;
 		case O_GROUPS:
-			snprintf(one.groups, sizeof(one.groups), "%s", optarg);
-			single = true;
+			key = "groups";
 			break;
 		case O_TXBUF:
 			one.tx_buf = cli_u32(optarg, "tx buffer size", DEV_TX_BUF_MAX);
+			single = true;
+			break;
+		case O_QSIZE:
+			one.queue_size = cli_u32(optarg, "queue size", VQ_MAX_NUM);
+			single = true;
+			break;
+		case O_CTIMEOUT:
+			one.connect_timeout_ms = cli_u32(optarg, "connect timeout (ms)", DEV_CONNECT_TIMEOUT_MAX);
+			single = true;
+			break;
+		case O_MAP:
+			key = "map";
+			break;
+		case O_MAP_ONLY:
+			one.map_only = true;
 			single = true;
 			break;
 		case O_VM:
@@ -204,17 +283,25 @@ int cmd_device(int argc, char **argv)
 			break;
 		case 'h':
 			return cli_usage(usage_text, true);
+		case ':':
+			errx(EXIT_USAGE, "option '%s' needs a value (see vsk device --help)", argv[optind - 1]);
 		default:
-			return cli_usage(usage_text, false);
+			if (optopt != 0)
+				errx(EXIT_USAGE, "unknown option '-%c' (accepted: %s)", optopt, options_accepted);
+			errx(EXIT_USAGE, "unknown option '%s' (accepted: %s)", argv[optind - 1], options_accepted);
+		}
+		if (key != NULL) {
+			set_flag(&one, key, optarg);
+			single = true;
 		}
 	}
 	if (optind < argc)
 		errx(EXIT_USAGE, "unexpected argument '%s' (see vsk device --help)", argv[optind]);
-	if ((single || cid_set) + (nvm > 0) + (config != NULL) > 1)
-		errx(EXIT_USAGE, "use one of --guest-cid/--socket/--uds-path, --vm, --config");
-	if (single || cid_set) {
-		if (one.socket[0] == '\0' || one.uds[0] == '\0')
-			errx(EXIT_USAGE, "--socket and --uds-path are both required");
+	if (single + (nvm > 0) + (config != NULL) > 1)
+		errx(EXIT_USAGE, "use one of the per-VM flags (--guest-cid, --socket, ...), --vm, --config");
+	if (single) {
+		if (dev_cfg_check(&one, 1, ebuf, sizeof(ebuf)) < 0)
+			errx(EXIT_USAGE, "%s", ebuf);
 		cfg[ncfg++] = one;
 	}
 	for (int i = 0; i < nvm; i++)
@@ -274,8 +361,7 @@ int cmd_device(int argc, char **argv)
 			dev_destroy(d);
 			errx(1, "vm %u: %s", cfg[i].cid, ebuf);
 		}
-		fprintf(stderr, "vsk device: vm %u: vhost-user on %s, host side %s%s%s\n", cfg[i].cid,
-			cfg[i].socket, cfg[i].uds, cfg[i].groups[0] ? ", groups " : "", cfg[i].groups);
+		print_vm(&cfg[i]);
 	}
 	rc = dev_start(d);
 	if (rc < 0) {

@@ -99,14 +99,16 @@ int cmd_recv(int argc, char **argv)
 		text = argv[optind];
 	cli_addr(text, &a);
 	if (hybrid != NULL) {
-		if (a.kind != VSK_ADDR_VSOCK && a.kind != VSK_ADDR_HYBRID)
+		if (a.kind != VSK_ADDR_VSOCK && a.kind != VSK_ADDR_HYBRID && a.kind != VSK_ADDR_VSOCK_SEQ &&
+		    a.kind != VSK_ADDR_HYBRID_SEQ)
 			errx(EXIT_USAGE, "--hybrid takes the port from a vsock: address, not '%s'", text);
 		if (strlen(hybrid) + 12 > sizeof(a.path))
 			errx(EXIT_USAGE, "--hybrid path too long: %s", hybrid);
 		if (a.port == VSK_PORT_ANY)
 			errx(EXIT_USAGE, "--hybrid needs a port number, not any");
 		snprintf(a.path, sizeof(a.path), "%s", hybrid);
-		a.kind = VSK_ADDR_HYBRID;
+		/* A SEQPACKET address listens for the device's SEQPACKET calls. */
+		a.kind = vsk_addr_socktype(&a) == SOCK_SEQPACKET ? VSK_ADDR_HYBRID_SEQ : VSK_ADDR_HYBRID;
 		a.cid = VSK_CID_HOST;
 	}
 	if (a.kind == VSK_ADDR_STDIO)
@@ -117,7 +119,8 @@ int cmd_recv(int argc, char **argv)
 	lfd = vsk_listen(&a, NULL);
 	if (lfd < 0)
 		cli_die_explain(-lfd, "bind", &a);
-	if (a.kind == VSK_ADDR_VSOCK || a.kind == VSK_ADDR_VSOCK_SEQ || a.kind == VSK_ADDR_HYBRID)
+	if (a.kind == VSK_ADDR_VSOCK || a.kind == VSK_ADDR_VSOCK_SEQ || a.kind == VSK_ADDR_HYBRID ||
+	    a.kind == VSK_ADDR_HYBRID_SEQ)
 		printf("VSOCK server is listening on CID=%d, port=%d...\n", (int)a.cid, (int)a.port);
 	else
 		printf("Server is listening on %s...\n", vsk_addr_format(&a, name, sizeof(name)));

@@ -70,7 +70,7 @@ int cmd_send(int argc, char **argv)
 	else
 		printf("Connected to host: %s\n", vsk_addr_format(&a, name, sizeof(name)));
 
-	if (a.kind == VSK_ADDR_VSOCK_SEQ) {
+	if (vsk_addr_socktype(&a) == SOCK_SEQPACKET) {
 		/* One message, one send: the boundary is the point of seqpacket. */
 		do
 			n = send(fd, msg, strlen(msg), 0);

@@ -25,7 +25,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: vsk <command> [options] [args]\n\ncommands:\n");
 	for (int i = 0; i < vsk_ncommands; i++)
 		fprintf(f, "  %-9s %s\n", vsk_commands[i].name, vsk_commands[i].summary);
-	fprintf(f, "\naddresses: vsock:CID:PORT  vsock-seq:CID:PORT  hybrid:PATH:PORT\n"
+	fprintf(f, "\naddresses: vsock:CID:PORT  vsock-seq:CID:PORT  hybrid:PATH:PORT  hybrid-seq:PATH:PORT\n"
 		   "           unix:PATH  tcp:HOST:PORT  -   (CID: number|host|local|any)\n"
 		   "\n'vsk <command> --help' for a command's options; man vsk for more.\n");
 }

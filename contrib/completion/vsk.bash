@@ -12,7 +12,7 @@ _vsk_opts_bench="--bidir --bytes --count --crr --json --length --parallel --quie
 _vsk_opts_check="--json"
 _vsk_opts_cid="--json"
 _vsk_opts_connect="--bind --retry --timeout --verbose"
-_vsk_opts_device="--config --groups --guest-cid --json --pcap --socket --socket-mode --threads --tx-buffer-size --uds-path --verbose --vm"
+_vsk_opts_device="--config --connect-timeout --forward-cid --forward-listen --groups --guest-cid --json --map --map-only --max-conns --pcap --queue-size --socket --socket-mode --threads --tx-buffer-size --uds-path --verbose --vm"
 _vsk_opts_dump="--cid --conns --count --interface --json --keep --op --plot --plot-conn --port --read --snaplen --type --utc --verbose --write"
 _vsk_opts_listen="--echo --exec --keep-open --once --output --systemd --verbose"
 _vsk_opts_proxy="--systemd --timeout --verbose"
@@ -20,7 +20,7 @@ _vsk_opts_recv="--hybrid --keep"
 _vsk_opts_send="--timeout"
 
 # Address kinds, completed as prefixes (no space after them).
-_vsk_addrs="vsock: vsock-seq: hybrid: unix: tcp: vsock:host: vsock:local: vsock:any:"
+_vsk_addrs="vsock: vsock-seq: hybrid: hybrid-seq: unix: tcp: vsock:host: vsock:local: vsock:any:"
 
 _vsk()
 {
@@ -57,6 +57,7 @@ _vsk()
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
 		return ;;
 	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--threads|--vm|\
+	--forward-cid|--forward-listen|--queue-size|--connect-timeout|--map|--max-conns|\
 	-c|--count|--cid|--port|--plot-conn|-s|--snaplen|-l|--length|-P|--parallel|-t|--time|-n|--bytes)
 		return ;;
 	esac
@@ -74,7 +75,7 @@ _vsk()
 		local line=${COMP_LINE:0:COMP_POINT} word f
 		word=${line##*[[:space:]]}
 		case $word in
-		unix:*|hybrid:*)
+		unix:*|hybrid:*|hybrid-seq:*)
 			while IFS= read -r f; do
 				COMPREPLY+=("${word%%:*}:$f")
 			done < <(compgen -f -- "${word#*:}") ;;

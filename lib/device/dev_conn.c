@@ -1,5 +1,8 @@
 /* device connections: the state machine of one connection (see
- * dev_conn.h).  Behaviour follows virtio spec 5.10 and what the Linux
+ * dev_conn.h): guest packets, guest -> host bytes, host -> guest pumping,
+ * host socket events and deadlines.  Host-initiated connections are in
+ * dev_conn_host.c until they are up; life, poll interest and control
+ * packets in dev_conn_core.c, both below this file.  Behaviour follows virtio spec 5.10 and what the Linux
  * guest driver expects: an RST answers anything for a connection we do not
  * know (but never an RST), a SHUTDOWN with both flags is answered with RST
  * once our side is flushed, credit is checked on every RW. */
@@ -20,116 +23,6 @@
 
 #define DEV_TX_GATHER    2048u /* stream RW payloads up to this are gathered
                                 * in pend, sent after the tx batch */
-#define DEV_HANDSHAKE_MS 5000
-#define DEV_RESPONSE_MS  5000
-#define DEV_RETRY_MS     20
-#define DEV_RETRIES      50
-
-_Static_assert(offsetof(struct dev_conn, e) == 0, "the table entry comes first");
-
-struct dev_conn *conn_of(struct dev_centry *e)
-{
-	return (struct dev_conn *)(void *)e;
-}
-
-bool conn_is_dead(const struct dev_conn *c)
-{
-	return c->e.dead;
-}
-
-static const char *tname(uint16_t type)
-{
-	return type == WIRE_TYPE_SEQPACKET ? "seqpacket" : "stream";
-}
-
-/* Host clients still in their handshake are counted: the VM bounds them. */
-static void set_state(struct dev_conn *c, enum dev_conn_state st)
-{
-	if (c->state == CS_HANDSHAKE && c->v->nhandshake > 0)
-		c->v->nhandshake--;
-	if (st == CS_HANDSHAKE)
-		c->v->nhandshake++;
-	c->state = st;
-}
-
-static struct dev_conn *conn_new(struct dev_vmctx *v, uint16_t type)
-{
-	struct dev_conn *c = calloc(1, sizeof(*c));
-
-	if (c == NULL)
-		return NULL;
-	if (conntab_insert(v->tab, &c->e) < 0) {
-		free(c);
-		return NULL;
-	}
-	c->v = v;
-	c->type = type;
-	c->ep = (struct dev_ep){ .kind = EP_CONN, .fd = -1, .vm = v->vm, .obj = c };
-	c->cr.buf_alloc = v->buf_alloc;
-	c->state = CS_CONNECTING;
-	return c;
-}
-
-/* Our side is done: out of every list and the poll set, host socket
- * closed.  The memory stays until conn_free(). */
-static int conn_close(struct dev_conn *c)
-{
-	set_state(c, CS_CLOSED);
-	conntab_retire(c->v->tab, &c->e);
-	if (c->v->tab->n < c->v->tab->max)
-		c->v->limit_logged = false;
-	dev_ep_del(c->v->epfd, &c->ep);
-	if (c->ep.fd >= 0) {
-		close(c->ep.fd);
-		c->ep.fd = -1;
-	}
-	pend_release(&c->pend);
-	return DEV_CLOSED;
-}
-
-void conn_free(struct dev_conn *c)
-{
-	free(c);
-}
-
-/* The poll interest C's state asks for. */
-static void conn_update(struct dev_conn *c)
-{
-	uint32_t ev = 0;
-
-	if (c->e.dead || c->ep.fd < 0)
-		return;
-	if (c->state == CS_HANDSHAKE) {
-		ev = EPOLLIN;
-	} else if (c->state == CS_ESTABLISHED) {
-		if (!c->host_eof && !c->guest_no_rcv && !c->e.waiting && credit_peer_room(&c->cr) > 0)
-			ev |= EPOLLIN;
-		if (!pend_empty(&c->pend))
-			ev |= EPOLLOUT;
-	}
-	/* Nothing wanted: out of the set, so a hangup cannot spin the loop. */
-	dev_ep_set(c->v->epfd, &c->ep, ev);
-}
-
-/* A payload-less packet of C to the guest; it also advertises our credit. */
-static void conn_ctl(struct dev_conn *c, uint16_t op, uint32_t flags)
-{
-	struct wire_virtio h;
-
-	conn_hdr(c, op, flags, &h);
-	c->cr.fwd_adv = c->cr.fwd_cnt;
-	rxq_send_ctl(c->v->rxq, &h);
-}
-
-/* Full close, our side flushed: RST completes the guest's close. */
-static int conn_close_rst(struct dev_conn *c, const char *why)
-{
-	dev_logf(c->v->log, 1, "vm %u: %u:%u <-> host port %u: %s (%llu bytes in, %llu out)",
-		 c->v->cid, c->v->cid, c->e.gport, c->e.hport, why,
-		 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
-	conn_ctl(c, WIRE_OP_RST, 0);
-	return conn_close(c);
-}
 
 static int conn_host_gone(struct dev_conn *c, int err, const char *op)
 {
@@ -147,13 +40,15 @@ static void credit_maybe(struct dev_conn *c)
 
 static int flush_pend(struct dev_conn *c)
 {
+	if (c->seq != NULL)
+		return conn_seq_flush(c);
 	return pend_flush(&c->pend, c->ep.fd, c->type == WIRE_TYPE_SEQPACKET, &c->cr.fwd_cnt);
 }
 
 /* After the guest's SHUTDOWN or a flush: finish what the flags ask for. */
 static int shutdown_check(struct dev_conn *c)
 {
-	if (!pend_empty(&c->pend) || c->state != CS_ESTABLISHED)
+	if (!pend_empty(&c->pend) || c->seq_inflight > 0 || c->state != CS_ESTABLISHED)
 		return DEV_OPEN;
 	if (c->guest_no_send && c->guest_no_rcv)
 		return conn_close_rst(c, "closed by guest");
@@ -255,7 +150,7 @@ static int from_guest(struct dev_conn *c, const struct wire_virtio *h, const str
 	} else {
 		bool eom = h->flags & WIRE_SEQ_EOM;
 
-		if (!c->pend.seq_open && pend_empty(&c->pend) && eom) {
+		if (!c->pend.seq_open && pend_empty(&c->pend) && eom && c->seq == NULL) {
 			ssize_t r = send_now(c, iov, n);
 
 			/* A Unix SEQPACKET send is all or nothing. */
@@ -278,98 +173,22 @@ static int from_guest(struct dev_conn *c, const struct wire_virtio *h, const str
 	return DEV_OPEN;
 }
 
-/* ------------------------------------------- guest-initiated connections */
-
-/* 0 = connected, -EAGAIN = listener backlog full (retry), else -errno. */
-static int host_connect(struct dev_conn *c)
-{
-	struct dev_vmctx *v = c->v;
-	struct sockaddr_un sun;
-	int rc = hostsock_port_path(v->uds, c->e.hport, &sun);
-
-	if (rc < 0)
-		return rc;
-	if (c->ep.fd < 0) {
-		int berr, fd = hostsock_open(c->type == WIRE_TYPE_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM,
-					     v->cid, c->e.gport, v->nonce++, c->cr.buf_alloc, &berr);
-
-		if (fd < 0)
-			return fd;
-		if (berr != 0)
-			dev_logf(v->log, 1, "vm %u: bind of the peer name: %s", v->cid, strerror(berr));
-		c->ep.fd = fd;
-	}
-	rc = hostsock_connect_nofollow(c->ep.fd, &sun);
-	if (rc == -ELOOP)
-		dev_logf(v->log, 0, "vm %u: %s is a symlink: not followed, RST to guest port %u", v->cid,
-			 sun.sun_path, c->e.gport);
-	return rc;
-}
-
-static void established(struct dev_conn *c)
-{
-	set_state(c, CS_ESTABLISHED);
-	conntab_set_deadline(c->v->tab, &c->e, 0);
-	c->v->st->conns++;
-}
-
-static int connect_done(struct dev_conn *c, int rc)
-{
-	struct dev_vmctx *v = c->v;
-
-	if (rc == -EAGAIN && c->retries++ < DEV_RETRIES) {
-		set_state(c, CS_CONNECTING);
-		conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_RETRY_MS);
-		return DEV_OPEN;
-	}
-	if (rc < 0) {
-		dev_logf(v->log, 1, "vm %u: %u:%u -> host port %u: connect %s_%u: %s, RST to guest",
-			 v->cid, v->cid, c->e.gport, c->e.hport, v->uds, c->e.hport, strerror(-rc));
-		conn_ctl(c, WIRE_OP_RST, 0);
-		return conn_close(c);
-	}
-	established(c);
-	dev_logf(v->log, 1, "vm %u: %u:%u -> host port %u: connected to %s_%u (%s)", v->cid, v->cid,
-		 c->e.gport, c->e.hport, v->uds, c->e.hport, tname(c->type));
-	conn_ctl(c, WIRE_OP_RESPONSE, 0);
-	conn_update(c);
-	return DEV_OPEN;
-}
-
-static int guest_request(struct dev_vmctx *v, const struct wire_virtio *h)
-{
-	struct dev_conn *c = conn_new(v, h->type);
-
-	if (c == NULL) {
-		/* Once per burst: a guest hammering the limit must not flood the log. */
-		if (!v->limit_logged)
-			dev_logf(v->log, 0, "vm %u: connection limit (%u) reached, RST to new connections",
-				 v->cid, v->tab->max);
-		v->limit_logged = true;
-		rxq_send_rst_for(v->rxq, h);
-		return DEV_CLOSED;
-	}
-	c->e.gport = h->src_port;
-	c->e.hport = h->dst_port;
-	credit_from_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
-	conntab_hash(v->tab, &c->e);
-	return connect_done(c, host_connect(c));
-}
-
 /* ---------------------------------------------------- guest -> device */
 
 int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const struct iovec *iov, unsigned n)
 {
 	struct dev_centry *e = conntab_lookup(v->tab, h->src_port, h->dst_port);
 	struct dev_conn *c;
+	uint32_t room;
 
 	if (e == NULL) {
 		if (h->op == WIRE_OP_REQUEST)
-			return guest_request(v, h);
+			return conn_guest_request(v, h);
 		rxq_send_rst_for(v->rxq, h);
 		return DEV_CLOSED;
 	}
 	c = conn_of(e);
+	room = credit_peer_room(&c->cr);
 	credit_from_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
 	if (h->type != c->type)
 		return conn_close_rst(c, "packet of the wrong type");
@@ -379,21 +198,19 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 	case WIRE_OP_RESPONSE:
 		if (c->state != CS_WAIT_RESPONSE)
 			return conn_close_rst(c, "unexpected RESPONSE");
-		if (hostsock_reply_ok(c->ep.fd, c->e.hport) < 0)
-			return conn_close_rst(c, "host client gone before OK");
-		established(c);
-		dev_logf(v->log, 1, "vm %u: host client -> %u:%u: connected (host port %u)", v->cid, v->cid,
-			 c->e.gport, c->e.hport);
+		if (conn_host_response(c) == DEV_CLOSED)
+			return DEV_CLOSED;
 		break;
 	case WIRE_OP_RST:
+		if (c->host_initiated && (c->state == CS_WAIT_RESPONSE || c->state == CS_HOLD))
+			return conn_host_refused(c);
 		/* Bytes gathered earlier in this batch would have been sent
 		 * before the RST without gathering: best effort, send them. */
 		if (c->tx_listed && !pend_empty(&c->pend) && c->type == WIRE_TYPE_STREAM)
 			(void)flush_pend(c);
-		dev_logf(v->log, 1, "vm %u: %u:%u <-> host port %u: %s by guest (%llu bytes in, %llu out)",
-			 v->cid, v->cid, c->e.gport, c->e.hport,
-			 c->state == CS_WAIT_RESPONSE ? "refused" : "reset",
-			 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+		dev_logf(v->log, 1, "vm %u: %u:%u <-> host port %u: reset by guest (%llu bytes in, %llu out)",
+			 v->cid, v->cid, c->e.gport, c->e.hport, (unsigned long long)c->bytes_in,
+			 (unsigned long long)c->bytes_out);
 		return conn_close(c);
 	case WIRE_OP_SHUTDOWN:
 		if (h->flags & WIRE_SHUTDOWN_SEND)
@@ -419,76 +236,12 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 		v->st->drops++;
 		break;
 	}
-	if (credit_peer_room(&c->cr) > 0)
+	/* More room than before: what waited for credit may go. */
+	if (credit_peer_room(&c->cr) > room)
 		c->stalled = false;
 	/* A listed connection is updated once, after the batch. */
 	if (!c->tx_listed)
 		conn_update(c);
-	return DEV_OPEN;
-}
-
-/* ------------------------------------------ host-initiated connections */
-
-void conn_host_accept(struct dev_vmctx *v, int fd)
-{
-	struct dev_conn *c;
-
-	if (!rxq_usable(v->rxq)) {
-		dev_logf(v->log, 0, "vm %u: host client on %s closed: the guest's vsock driver is not up", v->cid,
-			 v->uds);
-		close(fd);
-		return;
-	}
-	c = conn_new(v, WIRE_TYPE_STREAM);
-	if (c == NULL) {
-		if (!v->limit_logged)
-			dev_logf(v->log, 0, "vm %u: host client closed: connection limit (%u) reached", v->cid,
-				 v->tab->max);
-		v->limit_logged = true;
-		close(fd);
-		return;
-	}
-	c->host_initiated = true;
-	set_state(c, CS_HANDSHAKE);
-	c->ep.fd = fd;
-	hostsock_sndbuf(fd, c->cr.buf_alloc);
-	conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_HANDSHAKE_MS);
-	conn_update(c);
-}
-
-static int handshake_read(struct dev_conn *c)
-{
-	struct dev_vmctx *v = c->v;
-	uint32_t port;
-	int rc = hostsock_read_line(c->ep.fd, c->line, &c->line_len, sizeof(c->line));
-
-	if (rc == 0)
-		return DEV_OPEN;
-	if (rc == -ECONNRESET) {
-		dev_logf(v->log, 0, "vm %u: host client on %s closed before its CONNECT line", v->cid, v->uds);
-		return conn_close(c);
-	}
-	if (rc == -EMSGSIZE) {
-		dev_logf(v->log, 0, "vm %u: host client on %s: CONNECT line too long, closed", v->cid, v->uds);
-		return conn_close(c);
-	}
-	if (vsk_hybrid_parse_connect(c->line, c->line_len, &port) < 0) {
-		dev_logf(v->log, 0, "vm %u: host client on %s: not a CONNECT line: \"%.*s\", closed", v->cid,
-			 v->uds, (int)strcspn(c->line, "\r\n"), c->line);
-		return conn_close(c);
-	}
-	if (!rxq_usable(v->rxq)) {
-		dev_logf(v->log, 0, "vm %u: host client for port %u closed: the guest's vsock driver is not up",
-			 v->cid, port);
-		return conn_close(c);
-	}
-	c->e.gport = port;
-	c->e.hport = conntab_alloc_hport(v->tab, port);
-	conntab_hash(v->tab, &c->e);
-	set_state(c, CS_WAIT_RESPONSE);
-	conntab_set_deadline(v->tab, &c->e, dev_now_ms() + DEV_RESPONSE_MS);
-	conn_update(c);
-	conn_ctl(c, WIRE_OP_REQUEST, 0);
 	return DEV_OPEN;
 }
 
@@ -510,6 +263,7 @@ static int conn_pump(struct dev_conn *c)
 
 	for (int i = 0; i < DEV_PUMP_BATCH; i++) {
 		uint32_t credit;
+		bool was_stalled;
 		int rc;
 
 		if (c->state != CS_ESTABLISHED || c->host_eof || c->guest_no_rcv)
@@ -530,10 +284,15 @@ static int conn_pump(struct dev_conn *c)
 			}
 			break;
 		}
+		was_stalled = c->stalled;
 		c->stalled = false;
 		rc = c->type == WIRE_TYPE_SEQPACKET ? pump_seq(c, credit) : pump_stream(c, credit);
 		if (rc == PUMP_MOVED)
 			continue;
+		/* A message waits for more credit than the guest has told us
+		 * of: ask, once (a guest may update only at half its buffer). */
+		if (rc == PUMP_STALL && !was_stalled)
+			conn_ctl(c, WIRE_OP_CREDIT_REQUEST, 0);
 		if (rc == PUMP_AGAIN || rc == PUMP_STALL || rc == PUMP_BROKEN)
 			break; /* a broken ring: the VM drops every connection */
 		if (rc == PUMP_NORX) {
@@ -569,7 +328,11 @@ int conn_host_event(struct dev_conn *c, uint32_t events)
 	if (c->e.dead)
 		return DEV_CLOSED; /* an event from before its close, this round */
 	if (c->state == CS_HANDSHAKE)
-		return handshake_read(c);
+		return conn_host_handshake(c);
+	if (c->state == CS_CONNECTING)
+		return conn_dial_event(c, events);
+	if (c->state == CS_HOLD)
+		return conn_host_hangup(c);
 	if (c->state != CS_ESTABLISHED)
 		return DEV_OPEN;
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
@@ -586,6 +349,24 @@ int conn_host_event(struct dev_conn *c, uint32_t events)
 	return DEV_OPEN;
 }
 
+int conn_seq_event(struct dev_conn *c)
+{
+	ssize_t sent;
+
+	if (c->e.dead || conn_seq_result(c, &sent) == 0)
+		return c->e.dead ? DEV_CLOSED : DEV_OPEN;
+	if (sent < 0)
+		return conn_host_gone(c, (int)-sent, "send");
+	c->cr.fwd_cnt += (uint32_t)sent;
+	if (flush_pend(c) < 0)
+		return conn_host_gone(c, ENOMEM, "send");
+	credit_maybe(c);
+	if (shutdown_check(c) == DEV_CLOSED)
+		return DEV_CLOSED;
+	conn_update(c);
+	return DEV_OPEN;
+}
+
 int conn_rx_ready(struct dev_conn *c)
 {
 	/* Level-triggered epoll reports the fd again if bytes wait. */
@@ -597,19 +378,13 @@ int conn_timer(struct dev_conn *c, int64_t now)
 {
 	struct dev_vmctx *v = c->v;
 
-	(void)now;
 	switch (c->state) {
 	case CS_HANDSHAKE:
-		dev_logf(v->log, 0, "vm %u: host client on %s sent no CONNECT line in %d ms, closed", v->cid,
-			 v->uds, DEV_HANDSHAKE_MS);
-		return conn_close(c);
 	case CS_WAIT_RESPONSE:
-		dev_logf(v->log, 0, "vm %u: guest port %u did not answer in %d ms, host client closed", v->cid,
-			 c->e.gport, DEV_RESPONSE_MS);
-		conn_ctl(c, WIRE_OP_RST, 0);
-		return conn_close(c);
+	case CS_HOLD:
+		return conn_host_timer(c);
 	case CS_CONNECTING:
-		return connect_done(c, host_connect(c));
+		return conn_dial_timer(c, now);
 	default:
 		conntab_set_deadline(v->tab, &c->e, 0);
 		return DEV_OPEN;
@@ -620,7 +395,7 @@ void conn_drop(struct dev_conn *c, bool rst)
 {
 	if (c->e.dead)
 		return;
-	if (rst && c->state != CS_HANDSHAKE)
+	if (rst && c->state != CS_HANDSHAKE && c->state != CS_HOLD)
 		conn_ctl(c, WIRE_OP_RST, 0);
 	conn_close(c);
 }

@@ -25,6 +25,7 @@
 
 enum { DEV_OPEN = 0, DEV_CLOSED = 1 };
 
+struct dev_backend;
 struct dev_conn;
 struct dev_centry;
 struct dev_conntab;
@@ -36,7 +37,9 @@ struct dev_stats;
 struct dev_vmctx {
 	void *vm;                     /* the owner, for its endpoints' events */
 	uint32_t cid;                 /* the guest's */
-	const char *uds;              /* host side: "<uds>" and "<uds>_P" */
+	const char *uds;              /* host side: "<uds>" and "<uds>_P" (or "") */
+	const struct dev_backend *be; /* where guest connections go */
+	uint32_t connect_timeout_ms;  /* host connections wait for the guest */
 	uint32_t buf_alloc;           /* our receive buffer per connection */
 	int epfd;
 	const struct dev_log *log;
@@ -64,11 +67,14 @@ int conn_guest_packet(struct dev_vmctx *v, const struct wire_virtio *h, const st
 /* End of the tx batch: send what C gathered, then the credit and shutdown
  * work its packets put off. */
 int conn_batch_end(struct dev_conn *c);
-/* A host client accepted on the VM's listener (FD is the connection's
- * now, closed on every path). */
-void conn_host_accept(struct dev_vmctx *v, int fd);
+/* A host client accepted on the VM's listener of KIND (enum
+ * dev_listen_kind; FD is the connection's now, closed on every path);
+ * DL_VSOCK: the listener's PORT and the client's PEER_PORT. */
+void conn_host_accept(struct dev_vmctx *v, int fd, int kind, uint32_t port, uint32_t peer_port);
 /* EVENTS on C's host socket. */
 int conn_host_event(struct dev_conn *c, uint32_t events);
+/* C's whole-message sender (AF_VSOCK SEQPACKET host sockets) is done. */
+int conn_seq_event(struct dev_conn *c);
 /* C's deadline passed. */
 int conn_timer(struct dev_conn *c, int64_t now);
 /* rx buffers arrived while C waited for them. */

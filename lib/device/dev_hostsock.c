@@ -117,6 +117,23 @@ int hostsock_read_line(int fd, char *line, unsigned *len, size_t cap)
 	}
 }
 
+int hostsock_read_msg(int fd, char *line, unsigned *len, size_t cap)
+{
+	ssize_t r;
+
+	do
+		r = recv(fd, line, cap, MSG_DONTWAIT | MSG_TRUNC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (r <= 0)
+		return -ECONNRESET;
+	if ((size_t)r > cap)
+		return -EMSGSIZE;
+	*len = (unsigned)r;
+	return 1;
+}
+
 int hostsock_reply_ok(int fd, uint32_t hport)
 {
 	char line[VSK_HYBRID_LINE_MAX];
@@ -161,14 +178,14 @@ static int dir_check(const char *path, const char *what, char *err, size_t errle
 	return 0;
 }
 
-int hostsock_listen(const char *path, const char *what, unsigned mode, int backlog, char *err,
+int hostsock_listen(const char *path, const char *what, int type, unsigned mode, int backlog, char *err,
 		    size_t errlen)
 {
 	int rc = dir_check(path, what, err, errlen);
 
 	if (rc < 0)
 		return rc;
-	rc = sock_listen_unix(path, "", SOCK_STREAM | SOCK_NONBLOCK, backlog, (int)mode);
+	rc = sock_listen_unix(path, "", type | SOCK_NONBLOCK, backlog, (int)mode);
 	if (rc == -EADDRINUSE) {
 		struct stat st;
 		const char *why = "another process listens there";

@@ -31,14 +31,18 @@ void hostsock_sndbuf(int fd, uint32_t buf_alloc);
  * 1 = line complete, 0 = wait for more, -ECONNRESET (EOF or error),
  * -EMSGSIZE (no newline in CAP bytes). */
 int hostsock_read_line(int fd, char *line, unsigned *len, size_t cap);
+/* The same from a SOCK_SEQPACKET client: the line is one message.  1,
+ * 0 = nothing yet, -ECONNRESET, -EMSGSIZE (a message over CAP bytes). */
+int hostsock_read_msg(int fd, char *line, unsigned *len, size_t cap);
 /* "OK <hport>\n" without blocking (a fresh socket always has room) and
  * without SIGPIPE.  0 or -EPIPE. */
 int hostsock_reply_ok(int fd, uint32_t hport);
-/* Listen on PATH (WHAT names it in ERR) with permissions MODE; a leftover
+/* Listen on PATH (WHAT names it in ERR), a socket of TYPE (SOCK_STREAM or
+ * SOCK_SEQPACKET), with permissions MODE; a leftover
  * socket file nobody answers on is replaced, anything else is not
  * (-EADDRINUSE); a directory every user may write to without the sticky
  * bit is refused (-EPERM).  fd or -errno. */
-int hostsock_listen(const char *path, const char *what, unsigned mode, int backlog, char *err,
+int hostsock_listen(const char *path, const char *what, int type, unsigned mode, int backlog, char *err,
 		    size_t errlen);
 
 #endif

@@ -113,6 +113,25 @@ int pend_flush(struct dev_pend *p, int fd, bool seq, uint32_t *sent)
 	return 0;
 }
 
+int pend_seq_head(const struct dev_pend *p, const uint8_t **buf, uint32_t *len)
+{
+	if (p->len == 0 || (p->seq_open && p->seq_hdr == p->off))
+		return 0;
+	*len = wire_le32(p->buf + p->off);
+	*buf = p->buf + p->off + 4;
+	return 1;
+}
+
+void pend_seq_pop(struct dev_pend *p)
+{
+	uint32_t take = wire_le32(p->buf + p->off) + 4;
+
+	p->off += take;
+	p->len -= take;
+	if (p->len == 0)
+		pend_release(p);
+}
+
 void pend_release(struct dev_pend *p)
 {
 	free(p->buf);

@@ -37,6 +37,11 @@ int pend_seq_add(struct dev_pend *p, const struct iovec *iov, unsigned n, uint32
  * the buffer is freed, so an idle connection costs no more than its
  * struct. */
 int pend_flush(struct dev_pend *p, int fd, bool seq, uint32_t *sent);
+/* SEQPACKET: the first whole message: 1 and *BUF[*LEN] (valid until the
+ * next pend call), or 0 (none, or the head has no EOM yet). */
+int pend_seq_head(const struct dev_pend *p, const uint8_t **buf, uint32_t *len);
+/* Drop that first message (it was handed on). */
+void pend_seq_pop(struct dev_pend *p);
 void pend_release(struct dev_pend *p);
 
 #endif

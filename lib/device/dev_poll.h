@@ -16,6 +16,7 @@ enum dev_ep_kind {
 	EP_CONN,        /* a connection's host socket (obj = struct dev_conn) */
 	EP_INBOX,       /* the loop's inbox: packets from VMs on other loops
 	                 * (vm = NULL, obj = struct dev_inbox) */
+	EP_CONN_SEQ,    /* its whole-message sender is done (obj = the same) */
 };
 
 struct dev_ep {

@@ -131,10 +131,18 @@ int pump_seq(struct dev_conn *c, uint32_t credit)
 	uint64_t room = 0;
 	unsigned k = 0, niov = 0;
 	ssize_t m, got;
+	char peek;
 
+	/* One byte, not zero: AF_VSOCK answers a zero-length read with 0
+	 * (as if at EOF) before it looks at the message. */
 	do
-		m = recv(c->ep.fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+		m = recv(c->ep.fd, &peek, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
 	while (m < 0 && errno == EINTR);
+	/* AF_VSOCK SEQPACKET peeks only from Linux 6.3 (before, the refusal
+	 * reads as ENOMEM): take room for the largest message its socket can
+	 * carry instead. */
+	if (m < 0 && (errno == EOPNOTSUPP || errno == ENOMEM) && c->seq_max > 0)
+		m = c->seq_max;
 	if (m < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? PUMP_AGAIN : -errno;
 	/* A zero-length message cannot be told from EOF here; both end the

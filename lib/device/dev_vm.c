@@ -7,6 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
+
+#include "dev_backend.h"
 #include "dev_conntab.h"
 #include "dev_hostsock.h"
 #include "dev_rxq.h"
@@ -21,12 +24,13 @@
 
 #define DEV_ACCEPT_PAUSE_MS 100 /* a listener rests this long after EMFILE */
 
-/* A listening socket of the VM.  When accept() fails for want of fds (or
- * memory) the listener leaves the poll set for a while instead of staying
- * readable and spinning the loop; the failure is logged once per burst. */
-struct dev_listener {
+/* A listening socket of the VM as the loop polls it.  When accept() fails
+ * for want of fds (or memory) it leaves the poll set for a while instead of
+ * staying readable and spinning the loop; the failure is logged once per
+ * burst. */
+struct dev_accept {
 	struct dev_ep ep;
-	const char *path;        /* for log lines */
+	char what[VSK_PATH_MAX + 24]; /* for log lines: its path or vsock port */
 	int64_t resume_at;       /* paused until then (0 = not paused) */
 	bool failing;            /* a failure was logged; cleared by a success */
 };
@@ -34,9 +38,13 @@ struct dev_listener {
 struct dev_vm {
 	struct dev_env *env;
 	struct dev_vm_cfg cfg;
-	struct dev_listener vu_listen, host_listen;
+	struct dev_accept vu_listen;
 	struct dev_ep vu_sock, kick[VU_MAX_QUEUES];
-	unsigned max_handshake;          /* host clients without CONNECT at once */
+	struct dev_accept host_listen[DEV_LISTEN_MAX]; /* idx: into lis */
+	struct dev_listener lis[DEV_LISTEN_MAX];        /* the back end's sockets */
+	unsigned nlis;
+	unsigned max_handshake;          /* host clients without a connection yet */
+	struct dev_backend be;
 	struct vu_dev vu;
 	bool vu_active;
 	bool attached;                   /* test hook queues */
@@ -106,16 +114,18 @@ static void update_listeners(struct dev_vm *vm)
 	bool host_ok = vm->tab.n < vm->tab.max && vm->ctx.nhandshake < vm->max_handshake;
 
 	dev_ep_set(epfd, &vm->vu_listen.ep, !vm->vu_active && vm->vu_listen.resume_at == 0 ? EPOLLIN : 0);
-	dev_ep_set(epfd, &vm->host_listen.ep, host_ok && vm->host_listen.resume_at == 0 ? EPOLLIN : 0);
+	for (unsigned i = 0; i < vm->nlis; i++)
+		dev_ep_set(epfd, &vm->host_listen[i].ep, host_ok && vm->host_listen[i].resume_at == 0 ? EPOLLIN : 0);
 }
 
-/* accept4() on L: an fd, or -1 (nothing waiting, or L paused). */
-static int listener_accept(struct dev_vm *vm, struct dev_listener *l)
+/* accept4() on L (the peer's address into SA, SALEN unless NULL): an fd,
+ * or -1 (nothing waiting, or L paused). */
+static int listener_accept(struct dev_vm *vm, struct dev_accept *l, struct sockaddr *sa, socklen_t *salen)
 {
 	int fd, err;
 
 	do
-		fd = accept4(l->ep.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(l->ep.fd, sa, salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	while (fd < 0 && errno == EINTR);
 	if (fd >= 0) {
 		l->failing = false;
@@ -125,7 +135,7 @@ static int listener_accept(struct dev_vm *vm, struct dev_listener *l)
 	if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED)
 		return -1;
 	if (!l->failing)
-		dev_logf(vm->env->log, 0, "vm %u: accept %s: %s%s; not accepting for %d ms", vm->cfg.cid, l->path,
+		dev_logf(vm->env->log, 0, "vm %u: accept %s: %s%s; not accepting for %d ms", vm->cfg.cid, l->what,
 			 strerror(err), err == EMFILE || err == ENFILE ? " (the fd limit: see ulimit -n)" : "",
 			 DEV_ACCEPT_PAUSE_MS);
 	l->failing = true;
@@ -134,12 +144,17 @@ static int listener_accept(struct dev_vm *vm, struct dev_listener *l)
 	return -1;
 }
 
+static void resume(struct dev_accept *a, int64_t now)
+{
+	if (a->resume_at != 0 && now >= a->resume_at)
+		a->resume_at = 0;
+}
+
 static void listeners_resume(struct dev_vm *vm, int64_t now)
 {
-	if (vm->vu_listen.resume_at != 0 && now >= vm->vu_listen.resume_at)
-		vm->vu_listen.resume_at = 0;
-	if (vm->host_listen.resume_at != 0 && now >= vm->host_listen.resume_at)
-		vm->host_listen.resume_at = 0;
+	resume(&vm->vu_listen, now);
+	for (unsigned i = 0; i < vm->nlis; i++)
+		resume(&vm->host_listen[i], now);
 }
 
 /* ----------------------------------------------------- the tx queue */
@@ -367,7 +382,7 @@ static void vu_closed(struct dev_vm *vm, const char *why)
 static void vu_accept(struct dev_vm *vm)
 {
 	const struct dev_log *log = vm->env->log;
-	int fd = listener_accept(vm, &vm->vu_listen), rc;
+	int fd = listener_accept(vm, &vm->vu_listen, NULL, NULL), rc;
 
 	if (fd < 0)
 		return;
@@ -407,17 +422,24 @@ static void vu_readable(struct dev_vm *vm)
 
 /* --------------------------------------------------- the host listener */
 
-static void host_accept(struct dev_vm *vm)
+static void host_accept(struct dev_vm *vm, unsigned idx)
 {
+	const struct dev_listener *l = &vm->lis[idx];
+
 	for (int i = 0; i < 16; i++) {
+		struct sockaddr_vm peer;
+		socklen_t plen = sizeof(peer);
 		int fd;
 
 		if (vm->tab.n >= vm->tab.max || vm->ctx.nhandshake >= vm->max_handshake)
 			break; /* the rest wait in the backlog */
-		fd = listener_accept(vm, &vm->host_listen);
+		memset(&peer, 0, sizeof(peer));
+		fd = listener_accept(vm, &vm->host_listen[idx], l->kind == DL_VSOCK ? (struct sockaddr *)&peer : NULL,
+				     l->kind == DL_VSOCK ? &plen : NULL);
 		if (fd < 0)
 			break;
-		conn_host_accept(&vm->ctx, fd);
+		conn_host_accept(&vm->ctx, fd, l->kind, l->port,
+				 plen >= sizeof(peer) && peer.svm_family == AF_VSOCK ? peer.svm_port : VSK_PORT_ANY);
 	}
 	update_listeners(vm);
 }
@@ -437,13 +459,16 @@ void vm_event(struct dev_vm *vm, struct dev_ep *e, uint32_t events)
 		kick(vm, e->idx, true);
 		break;
 	case EP_HOST_LISTEN:
-		host_accept(vm);
+		host_accept(vm, e->idx);
 		break;
 	case EP_CONN:
 		conn_host_event(e->obj, events);
 		break;
 	case EP_INBOX:
 		break; /* the loop's own, never a VM's */
+	case EP_CONN_SEQ:
+		conn_seq_event(e->obj);
+		break;
 	}
 	check_rx(vm);
 	update_listeners(vm);
@@ -494,7 +519,12 @@ bool vm_busy(const struct dev_vm *vm)
 
 bool vm_timed(const struct dev_vm *vm)
 {
-	return vm->tab.ntimed > 0 || vm->vu_listen.resume_at != 0 || vm->host_listen.resume_at != 0;
+	if (vm->tab.ntimed > 0 || vm->vu_listen.resume_at != 0)
+		return true;
+	for (unsigned i = 0; i < vm->nlis; i++)
+		if (vm->host_listen[i].resume_at != 0)
+			return true;
+	return false;
 }
 
 void vm_set_fd_share(struct dev_vm *vm, unsigned share)
@@ -546,16 +576,18 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 	vm->env = env;
 	vm->cfg = *c;
 	vm->vu.sock = -1;
-	vm->vu_listen = (struct dev_listener){ .ep = { .kind = EP_VU_LISTEN, .fd = -1, .vm = vm },
-					       .path = vm->cfg.socket };
+	vm->vu_listen = (struct dev_accept){ .ep = { .kind = EP_VU_LISTEN, .fd = -1, .vm = vm } };
+	snprintf(vm->vu_listen.what, sizeof(vm->vu_listen.what), "%s", vm->cfg.socket);
 	vm->vu_sock = (struct dev_ep){ .kind = EP_VU_SOCK, .fd = -1, .vm = vm };
-	vm->host_listen = (struct dev_listener){ .ep = { .kind = EP_HOST_LISTEN, .fd = -1, .vm = vm },
-						 .path = vm->cfg.uds };
+	for (unsigned i = 0; i < DEV_LISTEN_MAX; i++)
+		vm->host_listen[i] = (struct dev_accept){ .ep = { .kind = EP_HOST_LISTEN, .fd = -1, .vm = vm,
+								  .idx = i } };
 	for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
 		vm->kick[i] = (struct dev_ep){ .kind = EP_KICK, .fd = -1, .vm = vm, .idx = i };
 	vm->rxq = (struct dev_rxq){ .cid = c->cid, .st = &vm->st, .tap = env->tap, .log = env->log,
 				    .scratch = &env->scratch[0] };
-	vm->ctx = (struct dev_vmctx){ .vm = vm, .cid = c->cid, .uds = vm->cfg.uds,
+	vm->ctx = (struct dev_vmctx){ .vm = vm, .cid = c->cid, .uds = vm->cfg.uds, .be = &vm->be,
+				      .connect_timeout_ms = c->connect_timeout_ms,
 				      .buf_alloc = c->tx_buf ? c->tx_buf : DEV_TX_BUF_DEFAULT,
 				      .epfd = env->epfd, .log = env->log, .rxq = &vm->rxq, .tab = &vm->tab,
 				      .st = &vm->st, .scratch = env->scratch, .siov = env->siov,
@@ -567,20 +599,36 @@ int vm_new(struct dev_env *env, const struct dev_vm_cfg *c, struct dev_vm **vmp,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	rc = hostsock_listen(c->socket, "vhost-user socket", env->sock_mode, 4, err, errlen);
+	rc = backend_init(&vm->be, &vm->cfg, err, errlen);
+	if (rc < 0)
+		goto fail;
+	rc = hostsock_listen(c->socket, "vhost-user socket", SOCK_STREAM, env->sock_mode, 4, err, errlen);
 	if (rc < 0)
 		goto fail;
 	vm->vu_listen.ep.fd = rc;
-	rc = hostsock_listen(c->uds, "uds-path", env->sock_mode, 128, err, errlen);
+	rc = backend_listen(&vm->cfg, env->sock_mode, vm->lis, &vm->nlis, err, errlen);
 	if (rc < 0)
 		goto fail;
-	vm->host_listen.ep.fd = rc;
+	for (unsigned i = 0; i < vm->nlis; i++) {
+		struct dev_accept *a = &vm->host_listen[i];
+
+		a->ep.fd = vm->lis[i].fd;
+		if (vm->lis[i].kind == DL_VSOCK)
+			snprintf(a->what, sizeof(a->what), "vsock port %u", vm->lis[i].port);
+		else
+			snprintf(a->what, sizeof(a->what), "%s%s", vm->cfg.uds,
+				 vm->lis[i].kind == DL_UDS_SEQ ? DEV_SEQ_SUFFIX : "");
+	}
 	vm->max_handshake = vm->tab.max / 4;
-	if ((rc = dev_ep_set(env->epfd, &vm->vu_listen.ep, EPOLLIN)) < 0 ||
-	    (rc = dev_ep_set(env->epfd, &vm->host_listen.ep, EPOLLIN)) < 0) {
+	if ((rc = dev_ep_set(env->epfd, &vm->vu_listen.ep, EPOLLIN)) < 0) {
 		snprintf(err, errlen, "epoll_ctl: %s", strerror(-rc));
 		goto fail;
 	}
+	for (unsigned i = 0; i < vm->nlis; i++)
+		if ((rc = dev_ep_set(env->epfd, &vm->host_listen[i].ep, EPOLLIN)) < 0) {
+			snprintf(err, errlen, "epoll_ctl: %s", strerror(-rc));
+			goto fail;
+		}
 	rc = switch_add(env->sw, &vm->port);
 	if (rc < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -594,11 +642,10 @@ fail:
 		close(vm->vu_listen.ep.fd);
 		unlink(c->socket);
 	}
-	if (vm->host_listen.ep.fd >= 0) {
-		dev_ep_del(env->epfd, &vm->host_listen.ep);
-		close(vm->host_listen.ep.fd);
-		unlink(c->uds);
-	}
+	for (unsigned i = 0; i < vm->nlis; i++)
+		dev_ep_del(env->epfd, &vm->host_listen[i].ep);
+	backend_unlisten(&vm->cfg, vm->lis, vm->nlis);
+	backend_destroy(&vm->be);
 	conntab_destroy(&vm->tab);
 	free(vm);
 	return rc;
@@ -625,14 +672,13 @@ void vm_free(struct dev_vm *vm)
 		vm->vu_listen.ep.fd = -1;
 		unlink(vm->cfg.socket);
 	}
-	if (vm->host_listen.ep.fd >= 0) {
-		dev_ep_del(env->epfd, &vm->host_listen.ep);
-		close(vm->host_listen.ep.fd);
-		vm->host_listen.ep.fd = -1;
-		unlink(vm->cfg.uds);
-	}
+	for (unsigned i = 0; i < vm->nlis; i++)
+		dev_ep_del(env->epfd, &vm->host_listen[i].ep);
+	backend_unlisten(&vm->cfg, vm->lis, vm->nlis);
+	vm->nlis = 0;
 	vm_round_end(vm);
 	switch_del(env->sw, &vm->port);
+	backend_destroy(&vm->be);
 	conntab_destroy(&vm->tab);
 	free(vm);
 }

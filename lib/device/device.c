@@ -207,7 +207,7 @@ int dev_add_vm(struct dev *d, const struct dev_vm_cfg *c, struct dev_vm **vmp, c
 	for (int i = 0; i < d->nvms; i++) {
 		const struct dev_vm_cfg *o = vm_cfg(d->vms[i]);
 
-		if (o->cid == c->cid || !strcmp(o->socket, c->socket) || !strcmp(o->uds, c->uds)) {
+		if (o->cid == c->cid || !strcmp(o->socket, c->socket) || (c->uds[0] && !strcmp(o->uds, c->uds))) {
 			snprintf(err, errlen, "VM with guest CID %u: CID, socket or uds-path already used by VM %u",
 				 c->cid, o->cid);
 			return -EEXIST;

@@ -24,6 +24,7 @@
 
 #include "dev_log.h"
 #include "virtq.h"
+#include "vsk.h"
 
 #define DEV_MAX_VMS       64
 #define DEV_GROUPS_MAX    256   /* "a+b+c" text */
@@ -35,33 +36,75 @@
  * The fd limit lowers it further (dev_add_vm): each VM gets an equal share
  * of RLIMIT_NOFILE after what the process and the front ends need. */
 #define DEV_MAX_CONNS_DEFAULT 65536u
+#define DEV_GUEST_CID_DEFAULT   3u   /* vhost-device-vsock's, also in --vm */
+#define DEV_QUEUE_SIZE_DEFAULT  1024u
+#define DEV_FWD_LISTEN_MAX      32   /* forward-listen ports per VM */
+#define DEV_MAP_MAX             32   /* port map entries per VM */
+#define DEV_CONNECT_TIMEOUT_MAX 3600000u /* ms */
 
-/* One VM as configured (--guest-cid/--socket/--uds-path, --vm, --config). */
+/* One entry of a VM's port map: guest -> host port PORT goes to TO
+ * instead of the VM's back end. */
+struct dev_map {
+	uint32_t port;
+	struct vsk_addr to;
+};
+
+/* One VM as configured (--guest-cid/--socket/... flags, --vm, --config).
+ * A field left 0 means its default; dev_cfg_init() sets the defaults
+ * explicitly. */
 struct dev_vm_cfg {
 	uint32_t cid;
 	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	/* The host back end: uds-path (Unix, "hybrid") or forward-cid
+	 * (AF_VSOCK), never both. */
 	char uds[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bool forward;                /* forward-cid given */
+	uint32_t forward_cid;
+	uint32_t forward_listen[DEV_FWD_LISTEN_MAX]; /* AF_VSOCK ports listened on */
+	unsigned nforward_listen;
 	char groups[DEV_GROUPS_MAX]; /* '+'-separated names; "" = "default" */
 	uint32_t tx_buf;             /* 0 = DEV_TX_BUF_DEFAULT */
 	uint32_t max_conns;          /* 0 = DEV_MAX_CONNS_DEFAULT */
+	/* The largest ring the front end may set (SET_VRING_NUM); 0 =
+	 * DEV_QUEUE_SIZE_DEFAULT.  Kept here, enforced by the vhost layer. */
+	uint32_t queue_size;
+	/* Host-initiated connections wait this long for the guest's driver
+	 * and listener (retried); 0 = closed at once, as before. */
+	uint32_t connect_timeout_ms;
+	struct dev_map map[DEV_MAP_MAX];
+	unsigned nmap;
+	bool map_only;               /* unmapped guest -> host ports get RST */
 };
 
-/* Parse "guest-cid=N,socket=PATH,uds-path=PATH[,groups=a+b][,tx-buffer-size=N]".
- * 0, or -EINVAL with one line in ERR. */
+/* Upstream's defaults: guest CID 3, queue size 1024, everything else 0. */
+void dev_cfg_init(struct dev_vm_cfg *c);
+/* Set one key (either spelling: "uds-path" or "uds_path") from text, as
+ * --vm, --config and the flags give it.  Keys: guest-cid, socket,
+ * uds-path, forward-cid, forward-listen (P+Q), groups, tx-buffer-size,
+ * queue-size, connect-timeout (ms), map (PORT=ADDR, repeatable), map-only
+ * (true/false).  0, or -EINVAL with one line in ERR. */
+int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *err, size_t errlen);
+/* Parse "key=value,key=value..." (--vm): dev_cfg_init() and
+ * dev_cfg_set() for each item, then dev_cfg_check().  0, or -EINVAL with
+ * one line in ERR. */
 int dev_cfg_parse_vm(const char *spec, struct dev_vm_cfg *c, char *err, size_t errlen);
-/* Parse the YAML subset of --config FILE:
+/* Parse the YAML subset of --config FILE, vhost-device-vsock's layout:
  *     vms:
- *       - guest_cid: 4
- *         socket: /tmp/vhost4.socket
- *         uds_path: /tmp/vm4.vsock
- *         groups: default            (optional)
- *         tx_buffer_size: 65536      (optional)
- * '#' comments and blank lines are ignored; values may be quoted.  Appends
- * to C[*N] (capacity MAX).  0, or -errno with "FILE:LINE: what" in ERR. */
+ *         - guest_cid: 4
+ *           socket: /tmp/vhost4.socket
+ *           uds_path: /tmp/vm4.vsock     (or forward_cid: 1)
+ *           map:                         (a list, or one PORT=ADDR)
+ *             - 5000=tcp:127.0.0.1:80
+ * any key dev_cfg_set() knows; '#' comments and blank lines are ignored;
+ * values may be quoted.  Appends to C[*N] (capacity MAX).  0, or -errno
+ * with "FILE:LINE: what" in ERR. */
 int dev_cfg_parse_file(const char *path, struct dev_vm_cfg *c, int *n, int max, char *err,
 		       size_t errlen);
-/* Check one VM config (CID range, paths, sizes) and a set for duplicates. */
+/* Check one VM config (CID range, back end, paths, sizes, map) and a set
+ * for duplicates; the line in ERR names the VM and the rule. */
 int dev_cfg_check(const struct dev_vm_cfg *c, int n, char *err, size_t errlen);
+/* The map entry for guest -> host PORT, or NULL. */
+const struct dev_map *dev_cfg_map(const struct dev_vm_cfg *c, uint32_t port);
 
 /* Counters (a whole device, or one VM). */
 struct dev_stats {

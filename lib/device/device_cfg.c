@@ -1,6 +1,7 @@
-/* device configuration: --vm key=value lists and the YAML subset of
- * --config FILE that rust-vmm's vhost-device-vsock reads.  Bad input is an
- * error line for the user, never a guess. */
+/* device configuration: the options of rust-vmm's vhost-device-vsock,
+ * as --vm key=value lists, the YAML subset of --config FILE and single
+ * keys for the CLI's flags, plus vsk's own keys (connect-timeout, map,
+ * map-only).  Bad input is an error line for the user, never a guess. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +12,17 @@
 
 /* "_4294967295": the longest suffix a port adds to the uds path. */
 #define UDS_SUFFIX_MAX 11
+
+static const char keys_accepted[] =
+	"guest-cid, socket, uds-path, forward-cid, forward-listen, groups, tx-buffer-size, queue-size, "
+	"connect-timeout, map, map-only";
+
+void dev_cfg_init(struct dev_vm_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->cid = DEV_GUEST_CID_DEFAULT;
+	c->queue_size = DEV_QUEUE_SIZE_DEFAULT;
+}
 
 static int num_u32(const char *s, uint32_t *v)
 {
@@ -44,7 +56,124 @@ static bool key_is(const char *key, const char *want)
 	return *key == '\0' && *want == '\0';
 }
 
-static int set_key(struct dev_vm_cfg *c, const char *key, const char *val, char *err, size_t errlen)
+static int parse_bool(const char *s, bool *v)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" }, *const no[] = { "false", "no", "off", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcmp(s, yes[i])) {
+			*v = true;
+			return 0;
+		}
+		if (!strcmp(s, no[i])) {
+			*v = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* "9001+9002": decimal ports joined by '+', no duplicates. */
+static int set_listen(struct dev_vm_cfg *c, const char *val, char *err, size_t errlen)
+{
+	char buf[DEV_FWD_LISTEN_MAX * 12], *save = NULL, *p;
+
+	if (strlen(val) >= sizeof(buf) || val[0] == '\0') {
+		snprintf(err, errlen, "forward-listen '%.40s': expected ports joined by '+' (at most %d)", val,
+			 DEV_FWD_LISTEN_MAX);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", val);
+	c->nforward_listen = 0;
+	for (p = strtok_r(buf, "+", &save); p != NULL; p = strtok_r(NULL, "+", &save)) {
+		uint32_t port;
+
+		if (num_u32(p, &port) < 0 || port == VSK_PORT_ANY) {
+			snprintf(err, errlen, "forward-listen '%s': '%s' is not a port (0 .. 4294967294)", val, p);
+			return -EINVAL;
+		}
+		for (unsigned i = 0; i < c->nforward_listen; i++)
+			if (c->forward_listen[i] == port) {
+				snprintf(err, errlen, "forward-listen '%s': port %u given twice", val, port);
+				return -EINVAL;
+			}
+		if (c->nforward_listen == DEV_FWD_LISTEN_MAX) {
+			snprintf(err, errlen, "forward-listen '%s': more than %d ports", val, DEV_FWD_LISTEN_MAX);
+			return -EINVAL;
+		}
+		c->forward_listen[c->nforward_listen++] = port;
+	}
+	if (strstr(val, "++") || val[0] == '+' || val[strlen(val) - 1] == '+') {
+		snprintf(err, errlen, "forward-listen '%s': expected ports joined by '+'", val);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The address kinds a map entry may name. */
+static bool map_kind_ok(const struct vsk_addr *a)
+{
+	switch (a->kind) {
+	case VSK_ADDR_VSOCK:
+	case VSK_ADDR_VSOCK_SEQ:
+		return a->cid != VSK_CID_ANY && a->port != VSK_PORT_ANY;
+	case VSK_ADDR_HYBRID:
+	case VSK_ADDR_HYBRID_SEQ:
+	case VSK_ADDR_UNIX:
+	case VSK_ADDR_TCP:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* "PORT=ADDR": the first '=' ends the port, so ADDR keeps its ':'s. */
+static int add_map(struct dev_vm_cfg *c, const char *val, char *err, size_t errlen)
+{
+	const char *eq = strchr(val, '=');
+	char port_s[16], aerr[200];
+	struct dev_map m;
+
+	memset(&m, 0, sizeof(m));
+	if (eq == NULL || eq == val || (size_t)(eq - val) >= sizeof(port_s)) {
+		snprintf(err, errlen, "map '%.60s': expected PORT=ADDR, e.g. 5000=tcp:127.0.0.1:80", val);
+		return -EINVAL;
+	}
+	snprintf(port_s, sizeof(port_s), "%.*s", (int)(eq - val), val);
+	if (num_u32(port_s, &m.port) < 0 || m.port == VSK_PORT_ANY) {
+		snprintf(err, errlen, "map '%.60s': '%s' is not a port (0 .. 4294967294)", val, port_s);
+		return -EINVAL;
+	}
+	if (vsk_addr_parse(eq + 1, &m.to, aerr, sizeof(aerr)) < 0) {
+		snprintf(err, errlen, "map %u: %s", m.port, aerr);
+		return -EINVAL;
+	}
+	if (!map_kind_ok(&m.to)) {
+		snprintf(err, errlen, "map %u: '%s' cannot be connected to (expected unix:, tcp:, vsock:CID:PORT or hybrid:)",
+			 m.port, eq + 1);
+		return -EINVAL;
+	}
+	if (dev_cfg_map(c, m.port) != NULL) {
+		snprintf(err, errlen, "map %u: port given twice", m.port);
+		return -EINVAL;
+	}
+	if (c->nmap == DEV_MAP_MAX) {
+		snprintf(err, errlen, "map %u: more than %d map entries", m.port, DEV_MAP_MAX);
+		return -EINVAL;
+	}
+	c->map[c->nmap++] = m;
+	return 0;
+}
+
+const struct dev_map *dev_cfg_map(const struct dev_vm_cfg *c, uint32_t port)
+{
+	for (unsigned i = 0; i < c->nmap; i++)
+		if (c->map[i].port == port)
+			return &c->map[i];
+	return NULL;
+}
+
+int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *err, size_t errlen)
 {
 	int rc = 0;
 
@@ -54,13 +183,25 @@ static int set_key(struct dev_vm_cfg *c, const char *key, const char *val, char 
 		rc = copy_str(c->socket, sizeof(c->socket), val);
 	else if (key_is(key, "uds-path"))
 		rc = copy_str(c->uds, sizeof(c->uds), val);
+	else if (key_is(key, "forward-cid")) {
+		rc = num_u32(val, &c->forward_cid);
+		c->forward = rc == 0;
+	} else if (key_is(key, "forward-listen"))
+		return set_listen(c, val, err, errlen);
 	else if (key_is(key, "groups"))
 		rc = copy_str(c->groups, sizeof(c->groups), val);
 	else if (key_is(key, "tx-buffer-size"))
 		rc = num_u32(val, &c->tx_buf);
+	else if (key_is(key, "queue-size"))
+		rc = num_u32(val, &c->queue_size);
+	else if (key_is(key, "connect-timeout"))
+		rc = num_u32(val, &c->connect_timeout_ms);
+	else if (key_is(key, "map"))
+		return add_map(c, val, err, errlen);
+	else if (key_is(key, "map-only"))
+		rc = parse_bool(val, &c->map_only);
 	else {
-		snprintf(err, errlen, "unknown key '%s' (expected guest-cid, socket, uds-path, groups, tx-buffer-size)",
-			 key);
+		snprintf(err, errlen, "unknown key '%s' (accepted: %s)", key, keys_accepted);
 		return -EINVAL;
 	}
 	if (rc < 0)
@@ -70,9 +211,9 @@ static int set_key(struct dev_vm_cfg *c, const char *key, const char *val, char 
 
 int dev_cfg_parse_vm(const char *spec, struct dev_vm_cfg *c, char *err, size_t errlen)
 {
-	char buf[1024], *save = NULL, *item;
+	char buf[4096], *save = NULL, *item;
 
-	memset(c, 0, sizeof(*c));
+	dev_cfg_init(c);
 	if (strlen(spec) >= sizeof(buf)) {
 		snprintf(err, errlen, "--vm value too long");
 		return -EINVAL;
@@ -81,16 +222,22 @@ int dev_cfg_parse_vm(const char *spec, struct dev_vm_cfg *c, char *err, size_t e
 	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(item, '=');
 
+		if (eq == NULL && key_is(item, "map-only")) {
+			c->map_only = true; /* a switch may stand alone */
+			continue;
+		}
 		if (eq == NULL) {
-			snprintf(err, errlen, "'%s' is not key=value", item);
+			snprintf(err, errlen, "'%s' is not key=value (keys: %s)", item, keys_accepted);
 			return -EINVAL;
 		}
 		*eq = '\0';
-		if (set_key(c, item, eq + 1, err, errlen) < 0)
+		if (dev_cfg_set(c, item, eq + 1, err, errlen) < 0)
 			return -EINVAL;
 	}
 	return dev_cfg_check(c, 1, err, errlen);
 }
+
+/* ------------------------------------------------------------- YAML */
 
 static char *trim(char *s)
 {
@@ -135,11 +282,115 @@ static int unquote(char *v)
 	return 0;
 }
 
+/* "[a, b]": each item of a flow list through dev_cfg_set(KEY). */
+static int set_flow_list(struct dev_vm_cfg *c, const char *key, char *val, char *msg, size_t len)
+{
+	char *save = NULL, *item;
+
+	val[strlen(val) - 1] = '\0';
+	for (item = strtok_r(val + 1, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		item = trim(item);
+		if (unquote(item) < 0) {
+			snprintf(msg, len, "unbalanced quotes");
+			return -EINVAL;
+		}
+		if (dev_cfg_set(c, key, item, msg, len) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+struct yaml {
+	bool in_vms, have;
+	int vm_indent;        /* of the current VM's '-' */
+	char list_key[32];    /* "key:" with no value: a block list follows */
+};
+
+/* One line (comment cut, not empty) into C[*N]: 0 or -EINVAL with MSG. */
+static int yaml_line(struct yaml *y, char *line, struct dev_vm_cfg *c, int *n, int max, char *msg, size_t len)
+{
+	int ind = (int)strspn(line, " \t");
+	char *s = trim(line), *colon, *val;
+	bool dash = s[0] == '-' && (s[1] == '\0' || isspace((unsigned char)s[1]));
+
+	if (!y->in_vms) {
+		if (strcmp(s, "vms:") != 0) {
+			snprintf(msg, len, "expected 'vms:'");
+			return -EINVAL;
+		}
+		y->in_vms = true;
+		return 0;
+	}
+	if (dash && y->have && ind > y->vm_indent) {
+		/* An item of the list under the last "key:". */
+		if (y->list_key[0] == '\0') {
+			snprintf(msg, len, "a list item that belongs to no key (check the indentation)");
+			return -EINVAL;
+		}
+		if (!key_is(y->list_key, "map")) {
+			snprintf(msg, len, "'%s' takes one value, not a list", y->list_key);
+			return -EINVAL;
+		}
+		s = trim(s + 1);
+		if (unquote(s) < 0) {
+			snprintf(msg, len, "unbalanced quotes");
+			return -EINVAL;
+		}
+		return dev_cfg_set(&c[*n - 1], y->list_key, s, msg, len);
+	}
+	y->list_key[0] = '\0';
+	if (dash) {
+		if (*n >= max) {
+			snprintf(msg, len, "too many VMs (at most %d)", max);
+			return -EINVAL;
+		}
+		dev_cfg_init(&c[*n]);
+		(*n)++;
+		y->have = true;
+		y->vm_indent = ind;
+		s = trim(s + 1);
+		if (*s == '\0')
+			return 0;
+	}
+	if (!y->have) {
+		snprintf(msg, len, "expected '- guest_cid: N' to start a VM");
+		return -EINVAL;
+	}
+	colon = strchr(s, ':');
+	if (colon == NULL) {
+		snprintf(msg, len, "expected 'key: value'");
+		return -EINVAL;
+	}
+	*colon = '\0';
+	s = trim(s);
+	val = trim(colon + 1);
+	if (*val == '\0') {
+		if (strlen(s) >= sizeof(y->list_key)) {
+			snprintf(msg, len, "unknown key '%.40s' (accepted: %s)", s, keys_accepted);
+			return -EINVAL;
+		}
+		snprintf(y->list_key, sizeof(y->list_key), "%s", s);
+		return 0;
+	}
+	if (val[0] == '[' && val[strlen(val) - 1] == ']') {
+		if (!key_is(s, "map")) {
+			snprintf(msg, len, "'%s' takes one value, not a list", s);
+			return -EINVAL;
+		}
+		return set_flow_list(&c[*n - 1], s, val, msg, len);
+	}
+	if (unquote(val) < 0) {
+		snprintf(msg, len, "unbalanced quotes");
+		return -EINVAL;
+	}
+	return dev_cfg_set(&c[*n - 1], s, val, msg, len);
+}
+
 int dev_cfg_parse_file(const char *path, struct dev_vm_cfg *c, int *n, int max, char *err,
 		       size_t errlen)
 {
 	char line[1024], msg[256];
-	bool in_vms = false, have = false;
+	struct yaml y = { .vm_indent = -1 };
 	int lineno = 0, first = *n, rc = 0;
 	FILE *f = fopen(path, "re");
 
@@ -149,61 +400,19 @@ int dev_cfg_parse_file(const char *path, struct dev_vm_cfg *c, int *n, int max, 
 		return rc;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char *s, *colon, *val;
-		bool item = false;
-
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
 			snprintf(msg, sizeof(msg), "line too long");
 			goto bad;
 		}
 		cut_comment(line);
-		s = trim(line);
-		if (*s == '\0' || !strcmp(s, "---"))
+		if (*trim(line) == '\0' || !strcmp(trim(line), "---"))
 			continue;
-		if (!in_vms) {
-			if (strcmp(s, "vms:") != 0) {
-				snprintf(msg, sizeof(msg), "expected 'vms:'");
-				goto bad;
-			}
-			in_vms = true;
-			continue;
-		}
-		if (s[0] == '-' && (s[1] == '\0' || isspace((unsigned char)s[1]))) {
-			item = true;
-			s = trim(s + 1);
-		}
-		if (item) {
-			if (*n >= max) {
-				snprintf(msg, sizeof(msg), "too many VMs (at most %d)", max);
-				goto bad;
-			}
-			memset(&c[*n], 0, sizeof(c[*n]));
-			(*n)++;
-			have = true;
-			if (*s == '\0')
-				continue;
-		}
-		if (!have) {
-			snprintf(msg, sizeof(msg), "expected '- guest_cid: N' to start a VM");
-			goto bad;
-		}
-		colon = strchr(s, ':');
-		if (colon == NULL) {
-			snprintf(msg, sizeof(msg), "expected 'key: value'");
-			goto bad;
-		}
-		*colon = '\0';
-		val = trim(colon + 1);
-		if (unquote(val) < 0) {
-			snprintf(msg, sizeof(msg), "unbalanced quotes");
-			goto bad;
-		}
-		if (set_key(&c[*n - 1], trim(s), val, msg, sizeof(msg)) < 0)
+		if (yaml_line(&y, line, c, n, max, msg, sizeof(msg)) < 0)
 			goto bad;
 	}
 	fclose(f);
-	if (!in_vms || *n == first) {
+	if (!y.in_vms || *n == first) {
 		snprintf(err, errlen, "%s: no VMs listed (expected 'vms:' and '- guest_cid: N' items)", path);
 		return -EINVAL;
 	}
@@ -221,40 +430,84 @@ bad:
 	return -EINVAL;
 }
 
+/* ------------------------------------------------------------ checks */
+
+static int check_one(const struct dev_vm_cfg *v, char *err, size_t errlen)
+{
+	const char *g;
+
+	if (v->cid < 3 || v->cid == UINT32_MAX) {
+		snprintf(err, errlen, "guest CID %u is reserved (use 3 .. 4294967294)", v->cid);
+		return -EINVAL;
+	}
+	if (v->socket[0] == '\0') {
+		snprintf(err, errlen, "VM %u: socket is required (the vhost-user socket QEMU connects to)", v->cid);
+		return -EINVAL;
+	}
+	if (v->uds[0] != '\0' && v->forward) {
+		snprintf(err, errlen, "VM %u: uds-path and forward-cid name two host back ends; a VM has one", v->cid);
+		return -EINVAL;
+	}
+	if (v->nforward_listen > 0 && !v->forward) {
+		snprintf(err, errlen, "VM %u: forward-listen needs forward-cid (the vsock back end)", v->cid);
+		return -EINVAL;
+	}
+	if (v->uds[0] == '\0' && !v->forward && !(v->map_only && v->nmap > 0)) {
+		snprintf(err, errlen, "VM %u: a host back end is required: uds-path=PATH or forward-cid=CID "
+			 "(or map-only with a map)", v->cid);
+		return -EINVAL;
+	}
+	if (v->forward && v->forward_cid == VSK_CID_ANY) {
+		snprintf(err, errlen, "VM %u: forward-cid %u is no address to connect to (use 0 .. 4294967294)",
+			 v->cid, v->forward_cid);
+		return -EINVAL;
+	}
+	if (v->uds[0] != '\0' && strlen(v->uds) + UDS_SUFFIX_MAX >= sizeof(v->uds)) {
+		snprintf(err, errlen, "VM %u: uds-path too long for \"<path>_<port>\" (at most %zu bytes)",
+			 v->cid, sizeof(v->uds) - 1 - UDS_SUFFIX_MAX);
+		return -ENAMETOOLONG;
+	}
+	if (v->tx_buf != 0 && (v->tx_buf < DEV_TX_BUF_MIN || v->tx_buf > DEV_TX_BUF_MAX)) {
+		snprintf(err, errlen, "VM %u: tx-buffer-size %u out of range (%u .. %u)", v->cid, v->tx_buf,
+			 DEV_TX_BUF_MIN, DEV_TX_BUF_MAX);
+		return -EINVAL;
+	}
+	if (v->queue_size != 0 && (v->queue_size > VQ_MAX_NUM || (v->queue_size & (v->queue_size - 1)))) {
+		snprintf(err, errlen, "VM %u: queue-size %u: expected a power of two from 1 to %u", v->cid,
+			 v->queue_size, VQ_MAX_NUM);
+		return -EINVAL;
+	}
+	if (v->connect_timeout_ms > DEV_CONNECT_TIMEOUT_MAX) {
+		snprintf(err, errlen, "VM %u: connect-timeout %u ms out of range (0 .. %u)", v->cid,
+			 v->connect_timeout_ms, DEV_CONNECT_TIMEOUT_MAX);
+		return -EINVAL;
+	}
+	if (v->map_only && v->nmap == 0) {
+		snprintf(err, errlen, "VM %u: map-only without a map would refuse every guest connection", v->cid);
+		return -EINVAL;
+	}
+	for (g = v->groups; *g; g++)
+		if (!isalnum((unsigned char)*g) && !strchr("+-_.", *g))
+			break;
+	if (*g != '\0' || v->groups[0] == '+' || strstr(v->groups, "++") ||
+	    (v->groups[0] && v->groups[strlen(v->groups) - 1] == '+')) {
+		snprintf(err, errlen, "VM %u: groups '%s': expected names joined by '+'", v->cid, v->groups);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int dev_cfg_check(const struct dev_vm_cfg *c, int n, char *err, size_t errlen)
 {
 	for (int i = 0; i < n; i++) {
 		const struct dev_vm_cfg *v = &c[i];
-		const char *g;
+		int rc = check_one(v, err, errlen);
 
-		if (v->cid < 3 || v->cid == UINT32_MAX) {
-			snprintf(err, errlen, "guest CID %u is reserved (use 3 .. 4294967294)", v->cid);
-			return -EINVAL;
-		}
-		if (v->socket[0] == '\0' || v->uds[0] == '\0') {
-			snprintf(err, errlen, "VM %u: socket and uds-path are both required", v->cid);
-			return -EINVAL;
-		}
-		if (strlen(v->uds) + UDS_SUFFIX_MAX >= sizeof(v->uds)) {
-			snprintf(err, errlen, "VM %u: uds-path too long for \"<path>_<port>\" (at most %zu bytes)",
-				 v->cid, sizeof(v->uds) - 1 - UDS_SUFFIX_MAX);
-			return -ENAMETOOLONG;
-		}
-		if (v->tx_buf != 0 && (v->tx_buf < DEV_TX_BUF_MIN || v->tx_buf > DEV_TX_BUF_MAX)) {
-			snprintf(err, errlen, "VM %u: tx-buffer-size %u out of range (%u .. %u)", v->cid, v->tx_buf,
-				 DEV_TX_BUF_MIN, DEV_TX_BUF_MAX);
-			return -EINVAL;
-		}
-		for (g = v->groups; *g; g++)
-			if (!isalnum((unsigned char)*g) && !strchr("+-_.", *g))
-				break;
-		if (*g != '\0' || v->groups[0] == '+' || strstr(v->groups, "++") ||
-		    (v->groups[0] && v->groups[strlen(v->groups) - 1] == '+')) {
-			snprintf(err, errlen, "VM %u: groups '%s': expected names joined by '+'", v->cid, v->groups);
-			return -EINVAL;
-		}
+		if (rc < 0)
+			return rc;
 		for (int j = 0; j < i; j++)
-			if (c[j].cid == v->cid || !strcmp(c[j].socket, v->socket) || !strcmp(c[j].uds, v->uds)) {
+			if (c[j].cid == v->cid || !strcmp(c[j].socket, v->socket) ||
+			    (v->uds[0] && !strcmp(c[j].uds, v->uds))) {
 				snprintf(err, errlen, "VMs %u and %u share a CID, socket or uds-path", c[j].cid, v->cid);
 				return -EEXIST;
 			}

@@ -31,6 +31,9 @@ lab_case dump_no_vsockmon     loopback 20  "without the vsockmon module: one lin
 lab_case dump_slow_reader     loopback 90  "vsk dump records 1 MiB into a reader of 8 KiB per 20 ms: --conns counts FULL, --plot (live and from the file) shades the waits"
 lab_case bench_loopback       loopback 150 "vsk bench -s + client over CID 1: stream up/-R/--bidir/--rr/--crr and vsock-seq, data verified, clean ends"
 lab_case bench_proxy_vsock    loopback 150 "vsk bench through vsk proxy vsock->vsock: stream both ways, vsock-seq messages kept whole"
+lab_case device_vsock_stream  loopback 90  "vsk device --forward-cid 1 under a fake guest driver: stream both ways checksummed, half-close, RST, forward-listen, map to vsock:"
+lab_case device_vsock_seq     loopback 60  "vsk device --forward-cid 1: SEQPACKET guest->host and back, messages whole while the host reads late"
+lab_case device_dropin_vsock  loopback 40  "vhost-device-vsock README's vsock command lines and YAML start vsk device, forward-listen ports listen"
 
 SEED_MSG="Hello, Host! This is a message from the VM."
 
@@ -444,4 +447,115 @@ t_bench_proxy_vsock() {
 	sed 's/^/  sseq: /' sseq.out
 	grep -q 'bench from' srv.out sseq.out && fail "a server reported: $(grep -h 'bench from' srv.out sseq.out | head -n 2 | tr '\n' '|')"
 	[ "$(grep -c ' seqpacket: .*data verified$' sseq.out)" = 6 ] || fail "seqpacket server: $(excerpt sseq.out)"
+}
+
+# ------------------------------------------------ vsk device, vsock back end
+# vsk device runs here with --forward-cid 1 (vsock_loopback); its front end
+# is fakevm (tests/lab/fakevm/), a vhost-user client with guest memory in a
+# memfd that drives the rings as the Linux driver does and also plays the
+# host programs on CID 1.
+
+# dev_start NAME ARGS...: vsk device in the background (pid in DEV_PID).
+dev_start() {
+	__n=$1; shift
+	echo "+ vsk device $* &"
+	vsk device "$@" >"$__n.out" 2>&1 &
+	DEV_PID=$!
+}
+dev_stop() {
+	kill -TERM "$DEV_PID" 2>/dev/null
+	wait "$DEV_PID"
+	DEV_RC=$?
+}
+fakevm_ok() { # NAME ARGS...: fakevm must print "ok ..." and exit 0
+	__n=$1; shift
+	run "$__n" fakevm "$@"
+	[ "$RC" = 0 ] && grep -q "^ok " "$__n.out" && return 0
+	sed 's/^/  dev: /' dev.out 2>/dev/null | tail -n 15
+	fail "fakevm $*: exit $RC: $(excerpt "$__n.out") $(excerpt "$__n.err")"
+}
+
+t_device_vsock_stream() {
+	dev_start dev --guest-cid 4 --socket /tmp/fv.sock --forward-cid 1 --forward-listen 6001 \
+		--map 6100=vsock:1:6101 --map 6102=vsock:1:6103 -v
+	wait_listen unix:/tmp/fv.sock || fail "vsk device did not start: $(excerpt dev.out)"
+	vsockdiag wait 6001 5 || fail "vsk device does not listen on vsock port 6001: $(excerpt dev.out)"
+	fakevm_ok stream /tmp/fv.sock 4 stream 6000 1048576
+	fakevm_ok refused /tmp/fv.sock 4 refused 6050
+	fakevm_ok h2g /tmp/fv.sock 4 h2g 6001 262144
+	fakevm_ok map /tmp/fv.sock 4 map 6100 6101
+	# A map target that is down: RST, and the explained line in the log.
+	fakevm_ok mapdown /tmp/fv.sock 4 refused 6102
+	grep -q "vsock:1:6103" dev.out || fail "no log line naming the dead map target vsock:1:6103: $(excerpt dev.out 20)"
+	kill -0 "$DEV_PID" || fail "vsk device died: $(excerpt dev.out)"
+	dev_stop
+	sed 's/^/  dev: /' dev.out | tail -n 12
+	[ "$DEV_RC" = 0 ] || fail "vsk device exited $DEV_RC on SIGTERM"
+}
+
+t_device_vsock_seq() {
+	dev_start dev --guest-cid 4 --socket /tmp/fs.sock --forward-cid 1 -v
+	wait_listen unix:/tmp/fs.sock || fail "vsk device did not start: $(excerpt dev.out)"
+	# 100000 + 200000 bytes outrun the host's 256 KiB while it sleeps.
+	fakevm_ok seq /tmp/fs.sock 4 seq 6200 1 100000 200000 4096 150000 65536 7
+	sed 's/^/  dev: /' dev.out | tail -n 12
+	kill -0 "$DEV_PID" || fail "vsk device died: $(excerpt dev.out)"
+	dev_stop
+	[ "$DEV_RC" = 0 ] || fail "vsk device exited $DEV_RC on SIGTERM"
+}
+
+# dropin_start NAME ARGS...: vsk device starts with ARGS, listens on every
+# vsock port in DROPIN_PORTS and every socket in DROPIN_SOCKS, exits 0.
+dropin_start() {
+	__d=$1; shift
+	dev_start "$__d" "$@"
+	for __s in $DROPIN_SOCKS; do
+		wait_listen "unix:$__s" || fail "$__d: no socket $__s: $(excerpt "$__d.out")"
+	done
+	for __p in $DROPIN_PORTS; do
+		vsockdiag wait "$__p" 5 || fail "$__d: nothing listens on vsock port $__p: $(excerpt "$__d.out")"
+	done
+	dev_stop
+	[ "$DEV_RC" = 0 ] || fail "$__d: exit $DEV_RC: $(excerpt "$__d.out")"
+	echo "  $__d: started, listened, exited 0"
+}
+
+t_device_dropin_vsock() {
+	DROPIN_SOCKS=/tmp/vhost4.socket DROPIN_PORTS="9001 9002"
+	dropin_start vm --vm guest-cid=4,forward-cid=1,forward-listen=9001+9002,socket=/tmp/vhost4.socket
+	dropin_start flags --guest-cid=4 --socket=/tmp/vhost4.socket --forward-cid=1 --forward-listen=9001+9002 \
+		--tx-buffer-size=65536 --queue-size=1024
+	DROPIN_SOCKS="/tmp/vhost3.socket /tmp/vm3.vsock /tmp/vhost4.socket /tmp/vm4.vsock /tmp/vhost5.socket"
+	dropin_start three --vm guest-cid=3,socket=/tmp/vhost3.socket,uds-path=/tmp/vm3.vsock,groups=group1+groupA \
+		--vm guest-cid=4,socket=/tmp/vhost4.socket,uds-path=/tmp/vm4.vsock,tx-buffer-size=32768,queue-size=256 \
+		--vm guest-cid=5,socket=/tmp/vhost5.socket,forward-cid=1,forward-listen=9001+9002,tx-buffer-size=32768,queue-size=1024
+	# The README's YAML as written there.
+	{
+		echo "vms:"
+		echo "    - guest_cid: 3"
+		echo "      socket: /tmp/vhost3.socket"
+		echo "      uds_path: /tmp/vm3.vsock"
+		echo "      tx_buffer_size: 65536"
+		echo "      queue_size: 1024"
+		echo "      groups: group1+groupA"
+		echo "    - guest_cid: 4"
+		echo "      socket: /tmp/vhost4.socket"
+		echo "      uds_path: /tmp/vm4.vsock"
+		echo "      tx_buffer_size: 32768"
+		echo "      queue_size: 256"
+		echo "      groups: group2+groupB"
+		echo "    - guest_cid: 5"
+		echo "      socket: /tmp/vhost5.socket"
+		echo "      forward-cid: 1"
+		echo "      forward-listen: 9001+9002"
+		echo "      tx_buffer_size: 32768"
+		echo "      queue_size: 1024"
+	} >vms.yaml
+	dropin_start yaml --config=vms.yaml
+	# A forward-listen port in use: one line naming it, exit 1.
+	spawn hold vsk listen vsock:any:9003
+	wait_listen vsock:any:9003 hold || fail "vsk listen vsock:any:9003 did not start"
+	run busy vsk device --vm guest-cid=4,forward-cid=1,forward-listen=9003,socket=/tmp/vhost9.socket
+	[ "$RC" = 1 ] || fail "forward-listen on a busy port exited $RC, want 1"
+	grep -q "forward-listen.*9003" busy.err || fail "no line naming port 9003: $(excerpt busy.err)"
 }

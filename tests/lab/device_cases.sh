@@ -299,3 +299,31 @@ t_dev_fault_cut_h2g() {
 t_dev_fault_after() {
 	echo_check all
 }
+
+# The host client connected to port 5020 before this guest booted; the
+# device (--connect-timeout) held it.  Listen a little later still.
+t_dev_h2g_held() {
+	sleep 2
+	spawn lis vsk listen --once --echo vsock:any:5020
+	wait_rc lis 600 || fail "the held host client never came through"
+	[ "$RC" = 0 ] || fail "vsk listen exited $RC: $(excerpt lis.out)"
+}
+
+# Host-initiated SEQPACKET: each message comes and goes back whole.
+t_dev_h2g_seqpacket() {
+	spawn lis vsk listen --once --echo vsock-seq:any:5021
+	wait_listen vsock-seq:any:5021 lis || fail "vsk listen vsock-seq:any:5021 does not listen"
+	ready dev_h2g_seqpacket
+	wait_rc lis 450 || fail "no host client came through <uds>_seqpacket within 45 s"
+	[ "$RC" = 0 ] || fail "vsk listen exited $RC: $(excerpt lis.out)"
+}
+
+# Port 5100 is mapped to a TCP echo listener on the host, 5101 to a dead
+# TCP port.
+t_dev_map_tcp() {
+	out=$(printf 'through a host TCP port' | timeout 20 vsk connect vsock:2:5100 2>map.err)
+	[ "$out" = "through a host TCP port" ] || fail "got '$out' back through the map: $(excerpt map.err)"
+	printf x | timeout 20 vsk connect vsock:2:5101 >dead.out 2>dead.err
+	rc=$?
+	[ "$rc" = 1 ] || fail "vsk connect to the dead map target exited $rc, want 1 (RST): $(excerpt dead.err)"
+}

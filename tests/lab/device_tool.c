@@ -10,6 +10,9 @@
  *                                     guest only: SOCK_SEQPACKET vsock client;
  *                                     per SIZE send one message and expect
  *                                     exactly it back as one message
+ *   device_tool hseq-send UDS PORT SIZE...
+ *                                     host: the same through vsk device's
+ *                                     UDS_seqpacket (CONNECT/OK as messages)
  *   device_tool useq-echo PATH COUNT  host: Unix SOCK_SEQPACKET listener at
  *                                     PATH, one client, echo each message,
  *                                     print "msg LEN" (at most COUNT, or EOF)
@@ -64,15 +67,9 @@ static int pattern(unsigned long long n)
 	return 0;
 }
 
-static int seq_send(unsigned cid, unsigned port, int n, char **sizes)
+/* Per SIZE one message on FD, expecting exactly it back as one message. */
+static int seq_echo(int fd, int n, char **sizes)
 {
-	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
-	int fd = socket(AF_VSOCK, SOCK_SEQPACKET, 0);
-
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		fprintf(stderr, "seq-send: connect %u:%u: %s\n", cid, port, strerror(errno));
-		return 1;
-	}
 	for (int i = 0; i < n; i++) {
 		size_t len = strtoul(sizes[i], NULL, 10);
 		ssize_t r;
@@ -95,6 +92,47 @@ static int seq_send(unsigned cid, unsigned port, int n, char **sizes)
 	}
 	close(fd);
 	return 0;
+}
+
+static int seq_send(unsigned cid, unsigned port, int n, char **sizes)
+{
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+	int fd = socket(AF_VSOCK, SOCK_SEQPACKET, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		fprintf(stderr, "seq-send: connect %u:%u: %s\n", cid, port, strerror(errno));
+		return 1;
+	}
+	return seq_echo(fd, n, sizes);
+}
+
+/* Host-initiated SEQPACKET through vsk device: "UDS_seqpacket", CONNECT
+ * and OK one message each, then the same echo. */
+static int hseq_send(const char *uds, unsigned port, int n, char **sizes)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char line[64];
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0), k;
+	ssize_t r;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s_seqpacket", uds);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		fprintf(stderr, "hseq-send: connect %s: %s\n", a.sun_path, strerror(errno));
+		return 1;
+	}
+	k = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+	if (send(fd, line, (size_t)k, 0) != k) {
+		fprintf(stderr, "hseq-send: send CONNECT: %s\n", strerror(errno));
+		return 1;
+	}
+	r = recv(fd, line, sizeof(line) - 1, 0);
+	if (r < 4 || memcmp(line, "OK ", 3) != 0 || line[r - 1] != '\n') {
+		fprintf(stderr, "hseq-send: no 'OK <n>' message (got %zd bytes)\n", r);
+		return 1;
+	}
+	line[r - 1] = '\0';
+	printf("%s\n", line);
+	return seq_echo(fd, n, sizes);
 }
 
 static int useq_echo(const char *path, int count)
@@ -173,6 +211,8 @@ int main(int argc, char **argv)
 		return pattern_check();
 	if (argc == 4 && !strcmp(argv[1], "useq-echo"))
 		return useq_echo(argv[2], atoi(argv[3]));
+	if (argc >= 4 && !strcmp(argv[1], "hseq-send"))
+		return hseq_send(argv[2], (unsigned)strtoul(argv[3], NULL, 10), argc - 4, argv + 4);
 	if (argc >= 4 && !strcmp(argv[1], "seq-send")) {
 		if (g == NULL || strcmp(g, "1") != 0) {
 			fprintf(stderr, "device_tool: vsock modes run only inside a lab guest\n");
@@ -181,6 +221,7 @@ int main(int argc, char **argv)
 		return seq_send((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10),
 				argc - 4, argv + 4);
 	}
-	fprintf(stderr, "usage: device_tool pattern BYTES | pattern-check | seq-send CID PORT SIZE... | useq-echo PATH COUNT\n");
+	fprintf(stderr, "usage: device_tool pattern BYTES | pattern-check | seq-send CID PORT SIZE... | "
+		"hseq-send UDS PORT SIZE... | useq-echo PATH COUNT\n");
 	return 2;
 }

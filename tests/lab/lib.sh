@@ -124,9 +124,10 @@ lab_add_program() {
 	done < <(LC_ALL=C ldd "$prog" 2>/dev/null)
 }
 
-# Static helpers under tests/lab/*.c, built into build/lab/ when stale.
+# Static helpers under tests/lab/*.c, built into build/lab/ when stale; a
+# directory tests/lab/NAME/ of .c files is one program, build/lab/NAME.
 lab_build_helpers() {
-	local c bin
+	local c d f bin stale
 	mkdir -p "$TOP/build/lab"
 	for c in "$LAB_DIR"/*.c; do
 		[ -e "$c" ] || continue
@@ -134,6 +135,17 @@ lab_build_helpers() {
 		if [ ! -x "$bin" ] || [ "$c" -nt "$bin" ]; then
 			${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wshadow -Werror \
 				-static -o "$bin" "$c" || return 1
+		fi
+	done
+	for d in "$LAB_DIR"/*/; do
+		ls "$d"*.c >/dev/null 2>&1 || continue
+		bin="$TOP/build/lab/$(basename "$d")"
+		stale=0
+		[ -x "$bin" ] || stale=1
+		for f in "$d"*; do [ "$f" -nt "$bin" ] && stale=1; done
+		if [ "$stale" = 1 ]; then
+			${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wshadow -Werror \
+				-static -o "$bin" "$d"*.c -lpthread || return 1
 		fi
 	done
 }
