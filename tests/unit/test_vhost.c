@@ -305,7 +305,7 @@ static void test_features(void **state)
 	pf = call_u64(c, GET_PROTOCOL_FEATURES);
 	assert_true(pf & (1ull << 3));  /* REPLY_ACK */
 	assert_true(pf & (1ull << 9));  /* CONFIG */
-	assert_false(pf & 1);           /* no MQ */
+	assert_true(pf & 1);            /* MQ: GET_QUEUE_NUM answers nqueues */
 	assert_int_equal(ack_u64(c, SET_PROTOCOL_FEATURES, pf), 0);
 	/* A bit never offered is refused. */
 	assert_int_not_equal(ack_u64(c, SET_FEATURES, f | (1ull << 26)), 0);
@@ -641,8 +641,26 @@ static void test_truncated_payload(void **state)
 	put32(buf + 4, FLAGS_V1);
 	put32(buf + 8, 8);
 	put32(buf + 12, 0);
+	c->d.msg_timeout_ms = 100;
 	send_raw(c, buf, sizeof(buf), c->kick, 1);
+	/* Never a wait: the 16 bytes are kept, the deadline runs. */
+	assert_int_equal(vu_dispatch(&c->d), -EAGAIN);
+	assert_int_not_equal(vu_deadline(&c->d), 0);
+	assert_int_equal(vu_expired(&c->d, vu_deadline(&c->d) - 1), 0);
+	usleep(120 * 1000);
 	assert_int_equal(vu_dispatch(&c->d), -ETIMEDOUT);
+	assert_non_null(strstr(c->lastlog, "only 16 of 20 bytes"));
+	assert_int_equal(vu_expired(&c->d, vu_deadline(&c->d)), -ETIMEDOUT);
+	vu_close(&c->d);
+	/* A fresh connection for the second half. */
+	{
+		int sv[2];
+
+		close(c->qemu);
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		c->qemu = sv[0];
+		assert_int_equal(vu_init(&c->d, sv[1], 2, &test_ops, c), 0);
+	}
 	/* Header cut short, then EOF. */
 	send_raw(c, buf, 6, NULL, 0);
 	shutdown(c->qemu, SHUT_WR);

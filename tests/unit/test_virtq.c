@@ -596,8 +596,9 @@ static void test_len_overflow(void **state)
 static void test_map_region(void **state)
 {
 	uint8_t raw[32];
+	struct vu_mem m = { 0 };
 	struct vu_region r;
-	char why[128];
+	char why[192];
 	int fd = memfd_create("region", MFD_CLOEXEC);
 
 	assert_true(fd >= 0);
@@ -607,24 +608,24 @@ static void test_map_region(void **state)
 	put64(raw + 8, 4096);     /* size */
 	put64(raw + 16, 0x7000);  /* qva */
 	put64(raw + 24, 4096);    /* offset */
-	assert_int_equal(vu_mem_map_region(&r, raw, fd, why, sizeof(why)), 0);
+	assert_int_equal(vu_mem_map_region(&m, &r, raw, fd, UINT64_MAX, why, sizeof(why)), 0);
 	assert_memory_equal(r.host + 100, "abc", 3);
 	vu_mem_unmap_region(&r);
 	assert_null(r.map);
 	/* The file is shorter than offset + size: refused, not a SIGBUS later. */
 	put64(raw + 24, 4097);
-	assert_int_equal(vu_mem_map_region(&r, raw, fd, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vu_mem_map_region(&m, &r, raw, fd, UINT64_MAX, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "file has"));
 	/* Wrapping ranges. */
 	put64(raw + 24, 0);
 	put64(raw, UINT64_MAX - 100);
-	assert_int_equal(vu_mem_map_region(&r, raw, fd, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vu_mem_map_region(&m, &r, raw, fd, UINT64_MAX, why, sizeof(why)), -EINVAL);
 	put64(raw, 0);
 	put64(raw + 8, 0);
-	assert_int_equal(vu_mem_map_region(&r, raw, fd, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vu_mem_map_region(&m, &r, raw, fd, UINT64_MAX, why, sizeof(why)), -EINVAL);
 	put64(raw + 8, 4096);
 	put64(raw + 24, UINT64_MAX - 10);
-	assert_int_equal(vu_mem_map_region(&r, raw, fd, why, sizeof(why)), -EINVAL);
+	assert_int_equal(vu_mem_map_region(&m, &r, raw, fd, UINT64_MAX, why, sizeof(why)), -EINVAL);
 	close(fd);
 }
 
