@@ -333,13 +333,16 @@ static void vm_accept_vu(struct dev_vm *vm)
 	dev_logf(d, 0, "vm %u: QEMU connected on %s", vm->cfg.cid, vm->cfg.socket);
 }
 
+/* The vhost-user socket polled readable, or writable while a reply waits
+ * (vu_want_write): vu_dispatch never blocks, a message may take several
+ * calls.  Afterwards poll for whichever the back end needs next. */
 static void vm_vu_readable(struct dev_vm *vm)
 {
 	for (int i = 0; i < 64 && vm->vu_active; i++) {
 		int rc = vu_dispatch(&vm->vu);
 
 		if (rc == -EAGAIN)
-			return;
+			break;
 		if (rc < 0) {
 			char why[200];
 
@@ -348,6 +351,49 @@ static void vm_vu_readable(struct dev_vm *vm)
 			return;
 		}
 	}
+	if (vm->vu_active)
+		dev_ep_set(vm->dev, &vm->vu_sock, vu_want_write(&vm->vu) ? EPOLLOUT : EPOLLIN);
+}
+
+/* A front end that did not finish a message, or did not take its reply,
+ * in time is dropped (vu_expired). */
+static void vu_timers(struct dev *d)
+{
+	int64_t now = 0;
+
+	for (int i = 0; i < d->nvms; i++) {
+		struct dev_vm *vm = d->vms[i];
+
+		if (!vm->vu_active || vu_deadline(&vm->vu) == 0)
+			continue;
+		if (now == 0)
+			now = dev_now_ms();
+		if (vu_expired(&vm->vu, now) < 0) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s", vm->vu.errmsg);
+			vm_vu_close(vm, why);
+		}
+	}
+}
+
+/* Earliest vhost-user deadline from now, in ms (-1: none). */
+static int vu_next_timeout(struct dev *d)
+{
+	int64_t now = 0, best = -1;
+
+	for (int i = 0; i < d->nvms; i++) {
+		int64_t dl;
+
+		if (!d->vms[i]->vu_active || (dl = vu_deadline(&d->vms[i]->vu)) == 0)
+			continue;
+		if (now == 0)
+			now = dev_now_ms();
+		dl = dl > now ? dl - now : 0;
+		if (best < 0 || dl < best)
+			best = dl;
+	}
+	return best > INT32_MAX ? INT32_MAX : (int)best;
 }
 
 static void vm_kick(struct dev_vm *vm, unsigned i, bool drain)
@@ -546,6 +592,7 @@ static void end_of_round(struct dev *d)
 	}
 	if (d->ntimed > 0)
 		dev_timers(d, dev_now_ms());
+	vu_timers(d);
 	/* One interrupt per queue per round: the batching the guest sees. */
 	for (int i = 0; i < d->nvms; i++)
 		for (unsigned q = 0; q < VU_MAX_QUEUES; q++) {
@@ -576,6 +623,12 @@ int dev_run_once(struct dev *d, int timeout_ms)
 			timeout_ms = 0;
 	if (d->ntimed > 0 && (timeout_ms < 0 || timeout_ms > DEV_RETRY_MS))
 		timeout_ms = DEV_RETRY_MS;
+	{
+		int vt = vu_next_timeout(d);
+
+		if (vt >= 0 && (timeout_ms < 0 || vt < timeout_ms))
+			timeout_ms = vt;
+	}
 	n = epoll_wait(d->ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout_ms);
 	if (n < 0) {
 		if (errno != EINTR)
