@@ -361,7 +361,7 @@ void vu_mem_changed(struct vu_mem *m)
 __thread struct vu_guard *vu_guard_top __attribute__((tls_model("initial-exec")));
 
 static struct sigaction old_bus, old_segv;
-static int installed; /* 0 no, 1 being installed, 2 done */
+static int installing; /* a spin lock for vu_guard_install */
 
 /* Not ours: what would have happened without us.  The previous handler if
  * there was one; else the default action, by returning to the faulting
@@ -401,35 +401,36 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 	pass_on(sig, si, uc);
 }
 
-int vu_guard_install(void)
+/* Put on_fault in place for SIG unless it is there, keeping what was. */
+static int install_one(int sig, struct sigaction *old)
 {
-	struct sigaction sa;
-	int expect = 0;
+	struct sigaction sa, cur;
 
-	if (!__atomic_compare_exchange_n(&installed, &expect, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		/* Someone else installs it; it is there once they are done. */
-		while (__atomic_load_n(&installed, __ATOMIC_ACQUIRE) != 2)
-			;
+	if (sigaction(sig, NULL, &cur) < 0)
+		return -errno;
+	if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault)
 		return 0;
-	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;
 	sigemptyset(&sa.sa_mask);
 	/* NODEFER: the jump out of the handler (savemask 0) must not leave
 	 * the signal blocked; ONSTACK: a thread's alternate stack if any. */
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
-	if (sigaction(SIGBUS, &sa, &old_bus) < 0)
-		goto fail;
-	if (sigaction(SIGSEGV, &sa, &old_segv) < 0) {
-		int e = errno;
+	*old = cur;
+	return sigaction(sig, &sa, NULL) < 0 ? -errno : 0;
+}
 
-		sigaction(SIGBUS, &old_bus, NULL);
-		errno = e;
-		goto fail;
-	}
-	__atomic_store_n(&installed, 2, __ATOMIC_RELEASE);
-	return 0;
-fail:
-	__atomic_store_n(&installed, 0, __ATOMIC_RELEASE);
-	return -errno;
+int vu_guard_install(void)
+{
+	int rc, expect = 0;
+
+	/* Checked on every call: a handler installed after ours (a test
+	 * framework's, say) is chained to, not lost for good. */
+	while (!__atomic_compare_exchange_n(&installing, &expect, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		expect = 0;
+	rc = install_one(SIGBUS, &old_bus);
+	if (rc == 0)
+		rc = install_one(SIGSEGV, &old_segv);
+	__atomic_store_n(&installing, 0, __ATOMIC_RELEASE);
+	return rc;
 }

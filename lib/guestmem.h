@@ -132,9 +132,11 @@ struct vu_guard {
  * %fs-relative load in the signal handler, never a lazy TLS allocation. */
 extern __thread struct vu_guard *vu_guard_top __attribute__((tls_model("initial-exec")));
 
-/* Install the SIGBUS/SIGSEGV handler (once per process; later calls do
- * nothing).  0 or -errno.  A handler installed later by the application
- * replaces ours: guest faults then crash the process as before. */
+/* Install the SIGBUS/SIGSEGV handler; what was there before is kept and
+ * gets every fault that is not ours.  Later calls put it back if another
+ * handler replaced it (then chaining to that one).  Two sigaction calls
+ * when it is in place already.  0 or -errno.  While another handler has
+ * replaced ours, a guest fault crashes the process as without the guard. */
 int vu_guard_install(void);
 
 /* Usage (the sigsetjmp must be in the function that stays on the stack):

@@ -41,7 +41,7 @@
  * checked against the file, no overlap, at most max_mem bytes and
  * max_regions regions per VM and the process limits; every ring is
  * re-translated, or stopped, on every change of the table, before the old
- * mappings go.  vu_init installs the fault guard (once per process).
+ * mappings go.  vu_init installs the fault guard (vu_guard_install).
  *
  * Seen with QEMU 7.2 and a Linux 6.1 guest: ADD_MEM_REG (not SET_MEM_TABLE)
  * once CONFIGURE_MEM_SLOTS is offered; per ring NUM, BASE, ADDR, KICK, then
@@ -151,7 +151,7 @@ struct vu_dev {
 
 /* Take over connected socket SOCK (made non-blocking here; closed by
  * vu_close).  NQUEUES <= VU_MAX_QUEUES.  Installs the guest memory fault
- * guard (vu_guard_install) once per process.  0 or -errno. */
+ * guard (vu_guard_install; again if someone replaced it).  0 or -errno. */
 int vu_init(struct vu_dev *d, int sock, unsigned nqueues, const struct vu_ops *ops, void *opaque);
 /* Send what waits, then read and handle at most one message (call when
  * d->sock polls readable or, with vu_want_write, writable).
