@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "vhost.h"
+#include "vhost_int.h"
 
 /* Request codes, from vhost-user.rst. */
 enum {
@@ -706,6 +707,25 @@ static void test_close_twice(void **state)
 	assert_int_equal(vu_dispatch(&c->d), -EBADF);
 }
 
+/* The semaphore test for kernels without "eventfd-semaphore:" in fdinfo
+ * (this one has it: both ways must agree), at counts 0, 1 and many. */
+static void test_semaphore_probe(void **state)
+{
+	static const uint64_t counts[] = { 0, 1, 5, UINT64_MAX - 1 };
+
+	for (int sem = 0; sem < 2; sem++)
+		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+			int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC | (sem ? EFD_SEMAPHORE : 0));
+
+			assert_true(fd >= 0);
+			if (counts[i])
+				assert_int_equal(write(fd, &counts[i], 8), 8);
+			assert_int_equal(vu_eventfd_semaphore(fd, false), sem);
+			assert_int_equal(vu_eventfd_probe_semaphore(fd), sem);
+			close(fd);
+		}
+}
+
 static void test_request_names(void **state)
 {
 	char b[32];
@@ -738,6 +758,7 @@ int main(void)
 		T(test_too_many_fds),
 		T(test_failed_get_drops),
 		T(test_close_twice),
+		cmocka_unit_test(test_semaphore_probe),
 		cmocka_unit_test(test_request_names),
 	};
 
