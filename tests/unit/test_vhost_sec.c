@@ -2,8 +2,8 @@
  * VM 5 in the same `struct dev` (issue 14).  The device runs in its own
  * thread, as `vsk device` would; the front ends are real clients on its
  * vhost-user sockets (tests/unit/helper_frontend.c) with guest memory in
- * memfds.  For every attack: the process lives, VM 5 answers a
- * GET_FEATURES round trip in under 50 ms while VM 4 attacks, VM 5's guest
+ * memfds.  For every attack: the process lives, VM 5 answers GET_FEATURES
+ * round trips in under 50 ms (median of 5) while VM 4 attacks, VM 5's guest
  * memory is byte for byte what it was (checked at teardown), and VM 4 is
  * refused, broken or dropped with a log line.  No AF_VSOCK anywhere. */
 #include <errno.h>
@@ -118,15 +118,31 @@ static uint8_t *map(int fd, size_t size)
 	return p;
 }
 
-/* VM 5 answers promptly (three round trips, each under 50 ms). */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* VM 5 answers promptly: of five GET_FEATURES round trips the median is
+ * under 50 ms and none over 500 ms.  (One sample alone can exceed 50 ms
+ * when the 2 CPUs are shared with other work at load 5 or more, which
+ * says nothing about the device; the stalls this catches were every
+ * request waiting 1.8 to 19.5 s.) */
 static void vm5_prompt(struct fx *f)
 {
-	for (int i = 0; i < 3; i++) {
-		double ms = fe_rtt_ms(&f->f5);
+	double ms[5];
 
-		if (ms < 0 || ms >= PROMPT_MS)
-			fail_msg("VM 5's GET_FEATURES took %.1f ms (limit %.0f)", ms, PROMPT_MS);
+	for (int i = 0; i < 5; i++) {
+		ms[i] = fe_rtt_ms(&f->f5);
+		if (ms[i] < 0)
+			fail_msg("VM 5's GET_FEATURES got no reply");
 	}
+	qsort(ms, 5, sizeof(ms[0]), cmp_double);
+	if (ms[2] >= PROMPT_MS || ms[4] >= 10 * PROMPT_MS)
+		fail_msg("VM 5's GET_FEATURES: median %.1f ms, slowest %.1f ms (limits %.0f, %.0f)", ms[2], ms[4],
+			 PROMPT_MS, 10 * PROMPT_MS);
 }
 
 static void vm_path(struct fx *f, uint32_t cid, char *path, size_t len)
