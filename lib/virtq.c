@@ -4,14 +4,17 @@
  * read once into a local copy (descriptors are memcpy'd whole) and checked
  * before use; shared indices use atomic loads/stores with the orderings
  * the spec asks for.
+ *
+ * Each public function that touches guest memory is one guarded section
+ * (guestmem.h): sigsetjmp at its entry, the work in a static helper, and a
+ * fault path that only marks the queue broken.  Nothing between the
+ * sigsetjmp and the jump back holds a lock or allocates.
  */
 #include <endian.h>
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
+#include <setjmp.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "virtq.h"
@@ -37,125 +40,6 @@ struct vq_desc {
 	uint32_t len;
 	uint16_t flags, next;
 };
-
-/* ------------------------------------------------------------- memory */
-
-static const struct vu_region *region_of(const struct vu_mem *m, uint64_t a, bool by_qva)
-{
-	uint32_t n = m->n < VU_MEM_MAX_REGIONS ? m->n : VU_MEM_MAX_REGIONS;
-
-	for (uint32_t i = 0; i < n; i++) {
-		const struct vu_region *r = &m->r[i];
-		uint64_t base = by_qva ? r->qva : r->gpa;
-
-		if (r->host && a >= base && a - base < r->size)
-			return r;
-	}
-	return NULL;
-}
-
-static void *translate(const struct vu_mem *m, uint64_t a, uint64_t len, bool by_qva)
-{
-	const struct vu_region *r = region_of(m, a, by_qva);
-	uint64_t off;
-
-	if (!r)
-		return NULL;
-	off = a - (by_qva ? r->qva : r->gpa);
-	/* off < size, so size - off cannot wrap: no overflow in the check. */
-	if (len > r->size - off)
-		return NULL;
-	return r->host + off;
-}
-
-void *vu_gpa_to_va(const struct vu_mem *m, uint64_t gpa, uint64_t len)
-{
-	return translate(m, gpa, len, false);
-}
-
-void *vu_qva_to_va(const struct vu_mem *m, uint64_t qva, uint64_t len)
-{
-	return translate(m, qva, len, true);
-}
-
-void vu_mem_unmap_region(struct vu_region *r)
-{
-	if (r->map)
-		munmap(r->map, r->map_len);
-	memset(r, 0, sizeof(*r));
-}
-
-void vu_mem_clear(struct vu_mem *m)
-{
-	for (uint32_t i = 0; i < m->n && i < VU_MEM_MAX_REGIONS; i++)
-		vu_mem_unmap_region(&m->r[i]);
-	m->n = 0;
-}
-
-int vu_mem_overlap(const struct vu_mem *m, const struct vu_region *r)
-{
-	for (uint32_t i = 0; i < m->n && i < VU_MEM_MAX_REGIONS; i++) {
-		const struct vu_region *o = &m->r[i];
-
-		/* Both ranges are known not to wrap (vu_mem_map_region). */
-		if (o != r && r->gpa < o->gpa + o->size && o->gpa < r->gpa + r->size)
-			return (int)i;
-	}
-	return -1;
-}
-
-static uint64_t raw64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-int vu_mem_map_region(struct vu_region *r, const uint8_t raw[32], int fd, char *why, size_t whylen)
-{
-	struct stat st;
-	uint64_t end;
-	void *map;
-
-	memset(r, 0, sizeof(*r));
-	r->gpa = raw64(raw);
-	r->size = raw64(raw + 8);
-	r->qva = raw64(raw + 16);
-	r->mmap_offset = raw64(raw + 24);
-	end = r->mmap_offset + r->size;
-	/* Checked here so that no later "base + size" can wrap. */
-	if (r->size == 0 || r->gpa + r->size < r->gpa || r->qva + r->size < r->qva ||
-	    end < r->size || end > (uint64_t)INT64_MAX || (uint64_t)(size_t)end != end) {
-		snprintf(why, whylen, "gpa 0x%llx size 0x%llx qva 0x%llx offset 0x%llx: empty or wrapping range",
-			 (unsigned long long)r->gpa, (unsigned long long)r->size,
-			 (unsigned long long)r->qva, (unsigned long long)r->mmap_offset);
-		return -EINVAL;
-	}
-	/* A file shorter than the region would SIGBUS us on access. */
-	if (fstat(fd, &st) < 0) {
-		snprintf(why, whylen, "fstat: %s", strerror(errno));
-		return -errno;
-	}
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < end) {
-		snprintf(why, whylen, "gpa 0x%llx: file has %lld bytes, region needs %llu",
-			 (unsigned long long)r->gpa, (long long)st.st_size, (unsigned long long)end);
-		return -EINVAL;
-	}
-	/* Map from offset 0: mmap_offset need not be page aligned. */
-	map = mmap(NULL, end, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-	if (map == MAP_FAILED) {
-		int e = errno;
-
-		snprintf(why, whylen, "gpa 0x%llx size 0x%llx: mmap: %s",
-			 (unsigned long long)r->gpa, (unsigned long long)r->size, strerror(e));
-		return -e;
-	}
-	r->map = map;
-	r->map_len = end;
-	r->host = (uint8_t *)map + r->mmap_offset;
-	return 0;
-}
 
 /* --------------------------------------------------------- ring access */
 
@@ -199,6 +83,18 @@ static bool mapped(const struct vq *q)
 	return q->num && q->desc && q->avail && q->used;
 }
 
+/* Mapped, and its table has not faulted (a fault seen through another
+ * queue or a copy breaks this one too).  A queue broken by a malformed
+ * chain stays usable for pushes and interrupts, as before. */
+static bool usable(struct vq *q)
+{
+	if (q->mem && q->mem->faulted) {
+		q->broken = true;
+		return false;
+	}
+	return mapped(q);
+}
+
 void vq_init(struct vq *q)
 {
 	memset(q, 0, sizeof(*q));
@@ -224,6 +120,29 @@ int vq_map(struct vq *q, const struct vu_mem *mem)
 		q->desc = q->avail = q->used = NULL;
 		return -EFAULT;
 	}
+	return 0;
+}
+
+/* The fault path of every guarded function: the guard is already left. */
+static int faulted(struct vq *q)
+{
+	q->broken = true;
+	return -EFAULT;
+}
+
+int vq_resume(struct vq *q)
+{
+	struct vu_guard g;
+
+	if (!mapped(q))
+		return 0;
+	if (sigsetjmp(g.env, 0))
+		return faulted(q);
+	vu_guard_enter(&g, q->mem);
+	q->used_idx = ld16_acquire(used_idx(q));
+	vu_guard_leave(&g);
+	q->last_avail_idx = q->used_idx;
+	q->signalled_used_valid = false;
 	return 0;
 }
 
@@ -261,7 +180,7 @@ static int add_buffer(const struct vq *q, struct vq_elem *e, uint64_t addr, uint
 		return -EIO;
 	*total += len;
 	while (len > 0) {
-		const struct vu_region *r = region_of(q->mem, addr, false);
+		const struct vu_region *r = vu_mem_region_of(q->mem, addr, false);
 		uint64_t off, chunk;
 
 		if (!r || *n >= VQ_MAX_IOV)
@@ -289,6 +208,7 @@ static int walk_chain(struct vq *q, uint16_t head, struct vq_elem *e)
 	e->head = head;
 	e->out_num = e->in_num = 0;
 	e->out_len = e->in_len = 0;
+	e->ndesc = 0;
 	for (;;) {
 		struct vq_desc d;
 
@@ -296,6 +216,7 @@ static int walk_chain(struct vq *q, uint16_t head, struct vq_elem *e)
 		if (idx >= tnum || ++walked > tnum)
 			return -EIO;
 		d = desc_read(table, idx);
+		e->ndesc++;
 		if (d.flags & DESC_F_INDIRECT) {
 			if (!q->indirect || indirect || (d.flags & DESC_F_NEXT))
 				return -EIO;
@@ -323,24 +244,32 @@ static int walk_chain(struct vq *q, uint16_t head, struct vq_elem *e)
 	}
 }
 
-unsigned vq_avail(const struct vq *q)
+static unsigned avail(const struct vq *q)
 {
-	if (!mapped(q))
-		return 0;
 	return (uint16_t)(ld16_acquire(avail_idx(q)) - q->last_avail_idx);
 }
 
-int vq_pop(struct vq *q, struct vq_elem *e)
+unsigned vq_avail(const struct vq *q)
+{
+	struct vu_guard g;
+	unsigned n;
+
+	if (!mapped(q) || q->broken || (q->mem && q->mem->faulted))
+		return 0;
+	if (sigsetjmp(g.env, 0))
+		return 0; /* broken at its next vq_pop: the table is faulted */
+	vu_guard_enter(&g, q->mem);
+	n = avail(q);
+	vu_guard_leave(&g);
+	return n;
+}
+
+static int pop(struct vq *q, struct vq_elem *e)
 {
 	uint16_t pending, head;
-	int rc;
 
-	if (q->broken)
-		return -EIO;
-	if (!mapped(q))
-		return -ENODEV;
 	/* Acquire: ring entries below idx are visible once idx is. */
-	pending = (uint16_t)(ld16_acquire(avail_idx(q)) - q->last_avail_idx);
+	pending = (uint16_t)avail(q);
 	if (pending == 0) {
 		if (!q->event_idx || !q->notify_enabled)
 			return 0;
@@ -349,27 +278,48 @@ int vq_pop(struct vq *q, struct vq_elem *e)
 		 * our read and that store would get neither a kick nor a pop. */
 		st16(avail_event(q), q->last_avail_idx);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		pending = (uint16_t)(ld16_acquire(avail_idx(q)) - q->last_avail_idx);
+		pending = (uint16_t)avail(q);
 		if (pending == 0)
 			return 0;
 	}
 	if (pending > q->num)
-		goto broken;
+		return -EIO;
 	head = ld16(avail_ring(q, q->last_avail_idx & (q->num - 1)));
 	if (head >= q->num)
-		goto broken;
-	rc = walk_chain(q, head, e);
-	if (rc < 0)
-		goto broken;
+		return -EIO;
+	if (walk_chain(q, head, e) < 0)
+		return -EIO;
 	q->last_avail_idx++;
 	if (q->event_idx && q->notify_enabled)
 		st16(avail_event(q), q->last_avail_idx);
 	return 1;
-broken:
+}
+
+int vq_pop(struct vq *q, struct vq_elem *e)
+{
+	struct vu_guard g;
+	int rc;
+
+	if (q->broken)
+		return -EIO;
+	if (!mapped(q))
+		return -ENODEV;
+	if (!usable(q))
+		return -EIO;
+	if (sigsetjmp(g.env, 0)) {
+		rc = faulted(q);
+		goto out;
+	}
+	vu_guard_enter(&g, q->mem);
+	rc = pop(q, e);
+	vu_guard_leave(&g);
+	if (rc >= 0)
+		return rc;
 	q->broken = true;
+out:
 	e->out_num = e->in_num = 0;
 	e->out_len = e->in_len = 0;
-	return -EIO;
+	return rc;
 }
 
 void vq_unpop(struct vq *q)
@@ -381,18 +331,25 @@ void vq_unpop(struct vq *q)
 
 void vq_push(struct vq *q, const struct vq_elem *e, uint32_t written)
 {
+	struct vu_guard g;
 	uint8_t *ue;
 
-	if (!mapped(q) || e->head >= q->num)
+	if (!usable(q) || e->head >= q->num)
 		return;
 	if (written > e->in_len)
 		written = e->in_len;
+	if (sigsetjmp(g.env, 0)) {
+		faulted(q);
+		return;
+	}
+	vu_guard_enter(&g, q->mem);
 	ue = used_elem(q, q->used_idx & (q->num - 1));
 	st32(ue, e->head);
 	st32(ue + 4, written);
-	q->used_idx++;
 	/* Release: the element is visible before the index that covers it. */
-	st16_release(used_idx(q), q->used_idx);
+	st16_release(used_idx(q), (uint16_t)(q->used_idx + 1));
+	vu_guard_leave(&g);
+	q->used_idx++;
 }
 
 /* virtio's vring_need_event: did NEW pass EVENT since OLD? */
@@ -401,32 +358,45 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }
 
-int vq_notify(struct vq *q)
+/* Whether the guest wants an interrupt now (and remember that we sent it). */
+static bool want_interrupt(struct vq *q)
 {
-	uint64_t one = 1;
-	ssize_t n;
-
-	if (!mapped(q) || q->call_fd < 0)
-		return 0;
-	/* Full fence: our used idx store must be ordered before reading the
-	 * guest's suppression field, or both sides may wait for each other. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (q->signalled_used_valid && q->signalled_used == q->used_idx)
-		return 0;
+		return false;
 	if (q->event_idx) {
 		uint16_t old = q->signalled_used;
 		bool valid = q->signalled_used_valid;
 
 		q->signalled_used = q->used_idx;
 		q->signalled_used_valid = true;
-		if (valid && !need_event(ld16(used_event(q)), q->used_idx, old))
-			return 0;
-	} else {
-		if (ld16(avail_flags(q)) & AVAIL_F_NO_INTERRUPT)
-			return 0;
-		q->signalled_used = q->used_idx;
-		q->signalled_used_valid = true;
+		return !valid || need_event(ld16(used_event(q)), q->used_idx, old);
 	}
+	if (ld16(avail_flags(q)) & AVAIL_F_NO_INTERRUPT)
+		return false;
+	q->signalled_used = q->used_idx;
+	q->signalled_used_valid = true;
+	return true;
+}
+
+int vq_notify(struct vq *q)
+{
+	struct vu_guard g;
+	uint64_t one = 1;
+	ssize_t n;
+	bool want;
+
+	if (!usable(q) || q->call_fd < 0)
+		return 0;
+	/* Full fence: our used idx store must be ordered before reading the
+	 * guest's suppression field, or both sides may wait for each other. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (sigsetjmp(g.env, 0))
+		return faulted(q);
+	vu_guard_enter(&g, q->mem);
+	want = want_interrupt(q);
+	vu_guard_leave(&g);
+	if (!want)
+		return 0;
 	do
 		n = write(q->call_fd, &one, sizeof(one));
 	while (n < 0 && errno == EINTR);
@@ -438,26 +408,41 @@ int vq_notify(struct vq *q)
 
 void vq_disable_notify(struct vq *q)
 {
+	struct vu_guard g;
+
 	q->notify_enabled = false;
-	if (!mapped(q))
-		return;
 	/* With event idx, leaving avail_event behind is enough. */
-	if (!q->event_idx)
-		st16(used_flags(q), ld16(used_flags(q)) | USED_F_NO_NOTIFY);
+	if (!usable(q) || q->event_idx)
+		return;
+	if (sigsetjmp(g.env, 0)) {
+		faulted(q);
+		return;
+	}
+	vu_guard_enter(&g, q->mem);
+	st16(used_flags(q), ld16(used_flags(q)) | USED_F_NO_NOTIFY);
+	vu_guard_leave(&g);
 }
 
 int vq_enable_notify(struct vq *q)
 {
+	struct vu_guard g;
+	int more;
+
 	q->notify_enabled = true;
-	if (!mapped(q))
+	if (!usable(q))
 		return 0;
+	if (sigsetjmp(g.env, 0))
+		return faulted(q), 0;
+	vu_guard_enter(&g, q->mem);
 	if (q->event_idx)
 		st16(avail_event(q), q->last_avail_idx);
 	else
 		st16(used_flags(q), ld16(used_flags(q)) & ~USED_F_NO_NOTIFY);
 	/* Our store must be visible before we look at avail idx again. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return ld16(avail_idx(q)) != q->last_avail_idx;
+	more = ld16(avail_idx(q)) != q->last_avail_idx;
+	vu_guard_leave(&g);
+	return more;
 }
 
 int vq_kick_drain(struct vq *q)
@@ -477,7 +462,8 @@ int vq_kick_drain(struct vq *q)
 
 /* ------------------------------------------------------------ copying */
 
-size_t vq_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+/* Copies in either direction: TO_IOV writes the segments. */
+static size_t copy_iov(const struct iovec *iov, unsigned n, size_t off, uint8_t *buf, size_t len, bool to_iov)
 {
 	size_t done = 0;
 
@@ -489,28 +475,42 @@ size_t vq_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf,
 			continue;
 		}
 		c = l - off < len - done ? l - off : len - done;
-		memcpy((uint8_t *)buf + done, (const uint8_t *)iov[i].iov_base + off, c);
+		if (to_iov)
+			memcpy((uint8_t *)iov[i].iov_base + off, buf + done, c);
+		else
+			memcpy(buf + done, (const uint8_t *)iov[i].iov_base + off, c);
 		done += c;
 		off = 0;
 	}
 	return done;
 }
 
+size_t vq_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+{
+	struct vu_guard g;
+	size_t done;
+
+	if (sigsetjmp(g.env, 0)) {
+		memset(buf, 0, len);
+		return 0;
+	}
+	/* No table at hand: a fault in any guest mapping is caught (and
+	 * marks that mapping's table faulted). */
+	vu_guard_enter(&g, NULL);
+	done = copy_iov(iov, n, off, buf, len, false);
+	vu_guard_leave(&g);
+	return done;
+}
+
 size_t vq_buf_to_iov(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len)
 {
-	size_t done = 0;
+	struct vu_guard g;
+	size_t done;
 
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, c;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		c = l - off < len - done ? l - off : len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)buf + done, c);
-		done += c;
-		off = 0;
-	}
+	if (sigsetjmp(g.env, 0))
+		return 0;
+	vu_guard_enter(&g, NULL);
+	done = copy_iov(iov, n, off, (uint8_t *)(uintptr_t)buf, len, true);
+	vu_guard_leave(&g);
 	return done;
 }

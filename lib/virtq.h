@@ -20,6 +20,18 @@
  * into the current memory mapping, which vu_dispatch() may replace (memory
  * hot-plug, SET_MEM_TABLE, reset).  Push (or vq_unpop) every popped element
  * before the next vu_dispatch() call.
+ *
+ * Faults (guestmem.h): every function here that reads or writes guest
+ * memory does so inside the fault guard.  If the memory faults (the front
+ * end truncated its file, no huge page for a punched hole), the call ends
+ * early: vq_pop/vq_notify return -EFAULT, the others return what they do
+ * on an unusable ring, the queue is marked broken (vq_pop: -EIO from then
+ * on) and so is every queue on the same table, until the table changes
+ * or the ring is set up again.  Only that VM is affected.  The device's
+ * own kernel calls on element iovecs (sendmsg, recvmsg) get EFAULT instead
+ * of a signal; treat that like a broken queue too.  Guest memory touched
+ * anywhere else (a memcpy in the device layer) is not guarded: copy with
+ * vq_iov_to_buf / vq_buf_to_iov.
  */
 #ifndef VSK_VIRTQ_H
 #define VSK_VIRTQ_H
@@ -29,41 +41,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-/* ------------------------------------------------------------- memory */
-
-#define VU_MEM_BASELINE_REGIONS 8  /* SET_MEM_TABLE carries at most 8 */
-#define VU_MEM_MAX_REGIONS      32 /* with ADD_MEM_REG (GET_MAX_MEM_SLOTS) */
-
-struct vu_region {
-	uint64_t gpa;         /* guest physical address of the first byte */
-	uint64_t size;        /* bytes */
-	uint64_t qva;         /* the front end's virtual address (vring addrs) */
-	uint64_t mmap_offset; /* offset of the region in its fd */
-	void *map;            /* our mmap() of the fd from offset 0 (NULL: none) */
-	size_t map_len;       /* = mmap_offset + size */
-	uint8_t *host;        /* = map + mmap_offset: byte gpa is host[gpa - r.gpa] */
-};
-
-struct vu_mem {
-	uint32_t n;           /* regions in use: r[0..n) */
-	struct vu_region r[VU_MEM_MAX_REGIONS];
-};
-
-/* Host pointer for [gpa, gpa+len) when that range lies wholly inside one
- * region (overflow-safe; len 0 needs gpa inside a region), else NULL. */
-void *vu_gpa_to_va(const struct vu_mem *m, uint64_t gpa, uint64_t len);
-/* Same for a front-end virtual address (SET_VRING_ADDR). */
-void *vu_qva_to_va(const struct vu_mem *m, uint64_t qva, uint64_t len);
-
-/* Decode one 32-byte region description (gpa, size, qva, mmap_offset;
- * le64 each) into *R and mmap it MAP_SHARED from FD (FD is not closed).
- * 0, or -errno with WHY saying what was wrong. */
-int vu_mem_map_region(struct vu_region *r, const uint8_t raw[32], int fd, char *why, size_t whylen);
-void vu_mem_unmap_region(struct vu_region *r);
-/* Unmap every region, n = 0. */
-void vu_mem_clear(struct vu_mem *m);
-/* Index of a region of M other than R whose gpa range overlaps R, or -1. */
-int vu_mem_overlap(const struct vu_mem *m, const struct vu_region *r);
+#include "guestmem.h"
 
 /* --------------------------------------------------------- virtqueue */
 
@@ -82,6 +60,8 @@ struct vq {
 	uint8_t *avail;          /* 6 + 2 * num bytes */
 	uint8_t *used;           /* 6 + 8 * num bytes */
 	const struct vu_mem *mem;
+	bool addr_set;           /* SET_VRING_ADDR seen: the qvas above are
+	                          * valid (any value, 0 included) */
 
 	/* Negotiated ring features. */
 	bool event_idx;
@@ -93,7 +73,7 @@ struct vq {
 	uint16_t signalled_used; /* used_idx at the last interrupt */
 	bool signalled_used_valid;
 	bool notify_enabled;     /* guest kicks wanted (vq_enable_notify) */
-	bool broken;             /* a malformed chain was seen: stays -EIO */
+	bool broken;             /* malformed chain or memory fault: stays -EIO */
 
 	/* Eventfds from SET_VRING_KICK / CALL / ERR; -1 when absent. */
 	int kick_fd;             /* guest -> device ("avail has new entries") */
@@ -114,6 +94,9 @@ struct vq_elem {
 	uint16_t head;           /* chain head index, given back by vq_push */
 	unsigned out_num, in_num;
 	uint32_t out_len, in_len; /* byte totals of each direction */
+	unsigned ndesc;          /* descriptors walked for it (the indirect
+	                          * one and every table entry, zero-length
+	                          * ones too): what it cost to pop */
 	struct iovec out[VQ_MAX_IOV];
 	struct iovec in[VQ_MAX_IOV];
 };
@@ -123,9 +106,13 @@ void vq_init(struct vq *q);
 /* Translate desc/avail/used QVAs through MEM; 0 or -EFAULT (pointers
  * cleared).  Needs num set. */
 int vq_map(struct vq *q, const struct vu_mem *mem);
+/* A mapped ring (re)starts: the used idx in ring memory is the truth (the
+ * back end is in order), so last_avail_idx = used_idx = used->idx.  0, or
+ * -EFAULT if the ring memory faulted (queue broken). */
+int vq_resume(struct vq *q);
 
 /* Take the next available chain into *E.  1 = taken, 0 = ring empty,
- * -EIO = malformed (index out of range, loop, more than VQ_MAX_IOV
+ * -EFAULT = guest memory faulted (queue broken, see the top), -EIO = malformed (index out of range, loop, more than VQ_MAX_IOV
  * segments per direction, total length over 4 GiB, buffer outside guest
  * memory, nested or badly sized indirect table, readable after writable
  * descriptor, avail idx more than num ahead) -- the queue is then marked
@@ -145,7 +132,7 @@ int vq_notify(struct vq *q);
 /* Ask the guest not to kick (while the device drains the ring). */
 void vq_disable_notify(struct vq *q);
 /* Ask for kicks again.  Returns 1 if buffers arrived meanwhile (the caller
- * must drain again: no kick will come for those), else 0. */
+ * must drain again: no kick will come for those), else 0 (also on a fault). */
 int vq_enable_notify(struct vq *q);
 /* Number of avail entries not yet popped (0 when not ready). */
 unsigned vq_avail(const struct vq *q);
@@ -153,8 +140,11 @@ unsigned vq_avail(const struct vq *q);
  * (-EAGAIN when nothing was pending). */
 int vq_kick_drain(struct vq *q);
 
-/* Copy helpers between a segment array and a flat buffer, bounded by the
- * segments' total: bytes copied. */
+/* Copy helpers between a segment array (of a popped element: guest
+ * memory) and a flat buffer, bounded by the segments' total: bytes copied.
+ * 0 if guest memory faulted mid-copy (vq_iov_to_buf then zeroes all of
+ * BUF[0..LEN), so no stale bytes of ours travel on); the table is marked
+ * faulted and its queues break at their next use. */
 size_t vq_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
 size_t vq_buf_to_iov(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
 

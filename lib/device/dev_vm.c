@@ -1,5 +1,6 @@
 /* device VMs (see dev_vm.h). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,8 @@ static void vu_accept(struct dev_vm *vm)
 	}
 	wire_st64(vm->vu.config, vm->cfg.cid); /* virtio_vsock_config.guest_cid */
 	vm->vu.config_len = 8;
+	/* queue-size: the largest ring this VM's front end may set. */
+	vm->vu.max_queue_size = vm->cfg.queue_size ? vm->cfg.queue_size : VU_QUEUE_SIZE_DEFAULT;
 	vm->vu_active = true;
 	sync_rxq(vm);
 	vm->vu_sock.fd = fd;
@@ -403,13 +406,17 @@ static void vu_accept(struct dev_vm *vm)
 	dev_logf(log, 0, "vm %u: QEMU connected on %s", vm->cfg.cid, vm->cfg.socket);
 }
 
+/* The vhost-user socket polled readable, or writable while a reply waits:
+ * vu_dispatch never blocks, a message may take several calls.  Afterwards
+ * poll for what the back end needs next (no EPOLLIN while a reply waits:
+ * nothing is read then, and a level-triggered EPOLLIN would spin). */
 static void vu_readable(struct dev_vm *vm)
 {
 	for (int i = 0; i < 64 && vm->vu_active; i++) {
 		int rc = vu_dispatch(&vm->vu);
 
 		if (rc == -EAGAIN)
-			return;
+			break;
 		if (rc < 0) {
 			char why[200];
 
@@ -418,6 +425,20 @@ static void vu_readable(struct dev_vm *vm)
 			return;
 		}
 	}
+	if (vm->vu_active)
+		dev_ep_set(vm->env->epfd, &vm->vu_sock, vu_want_write(&vm->vu) ? EPOLLOUT : EPOLLIN);
+}
+
+/* A front end that did not finish a message, or did not take its reply,
+ * in time is dropped. */
+static void vu_timer(struct dev_vm *vm, int64_t now)
+{
+	char why[200];
+
+	if (!vm->vu_active || vu_deadline(&vm->vu) == 0 || vu_expired(&vm->vu, now) == 0)
+		return;
+	snprintf(why, sizeof(why), "%s", vm->vu.errmsg);
+	vu_closed(vm, why);
 }
 
 /* --------------------------------------------------- the host listener */
@@ -488,6 +509,7 @@ void vm_round(struct dev_vm *vm, int64_t now)
 		post_reset_event(vm);
 	while (vm->tab.ntimed > 0 && (e = conntab_expired(&vm->tab, now)) != NULL)
 		conn_timer(conn_of(e), now);
+	vu_timer(vm, now);
 	listeners_resume(vm, now);
 	check_rx(vm);
 	update_listeners(vm);
@@ -515,6 +537,15 @@ void vm_round_end(struct dev_vm *vm)
 bool vm_busy(const struct dev_vm *vm)
 {
 	return vm->tx_more || vm->rx_kicked;
+}
+
+int vm_timeout(const struct dev_vm *vm, int64_t now)
+{
+	int64_t dl = vm->vu_active ? vu_deadline(&vm->vu) : 0;
+
+	if (dl == 0)
+		return -1;
+	return dl <= now ? 0 : dl - now > INT32_MAX ? INT32_MAX : (int)(dl - now);
 }
 
 bool vm_timed(const struct dev_vm *vm)

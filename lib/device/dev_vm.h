@@ -56,6 +56,9 @@ void vm_round_end(struct dev_vm *vm);
 bool vm_busy(const struct dev_vm *vm);
 /* Deadlines are set: wake within DEV_TIMER_MS. */
 bool vm_timed(const struct dev_vm *vm);
+/* Milliseconds from NOW to the front end's deadline (a vhost-user message
+ * or reply in progress), or -1 when there is none. */
+int vm_timeout(const struct dev_vm *vm, int64_t now);
 /* The VM's share of the process's fds: at most SHARE connections (and its
  * configured max-conns), a quarter of them host clients in their handshake. */
 void vm_set_fd_share(struct dev_vm *vm, unsigned share);

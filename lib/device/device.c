@@ -256,9 +256,15 @@ static int loop_once(struct dev_loop *l, int timeout_ms)
 	bool timed = false;
 	int n;
 
+	int64_t now = dev_now_ms();
+
 	for (int i = 0; i < l->nvms; i++) {
+		int t = vm_timeout(l->vms[i], now);
+
 		if (vm_busy(l->vms[i]))
 			timeout_ms = 0;
+		if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
+			timeout_ms = t;
 		timed |= vm_timed(l->vms[i]);
 	}
 	if (timed && (timeout_ms < 0 || timeout_ms > DEV_TIMER_MS))

@@ -3,21 +3,31 @@
  * Bounded run: tests/fuzz/run [SECONDS] vhost virtq.
  * Build and run by hand (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE \
- *       tests/fuzz/fuzz_vhost.c lib/vhost.c lib/vhost_io.c lib/virtq.c \
+ *       tests/fuzz/fuzz_vhost.c lib/vhost*.c lib/virtq.c lib/guestmem.c \
  *       -o build/fuzz_vhost
  *   mkdir -p build/corpus_vhost
  *   build/fuzz_vhost -max_total_time=60 build/corpus_vhost tests/fuzz/corpus/vhost
  *
- * Input: records  [kind u8][len u16 le][len bytes].
- *   kind bit 7 set: guest memory write -- the bytes go into the 64 KiB guest
- *                   memfd at offset (first 2 bytes, le) (rings, descriptors).
+ * Input: records  [kind u8][len u16 le][len bytes], applied in order.
+ *   kind bit 7 set, bit 6 clear: guest memory write -- the bytes go into
+ *                   the 64 KiB guest memfd at offset (first 2 bytes, le)
+ *                   (rings, descriptors), below its current size.
+ *   kind bits 7 and 6: the front end resizes the guest memfd to (first 2
+ *                   bytes, le) * 16 bytes rounded down to a page, or back
+ *                   to 64 KiB if that is more (a shrink under live rings:
+ *                   the SIGBUS the guard must turn into a broken queue).
  *   otherwise:      the bytes are sent on the front-end socket, with
  *                   (kind & 3) fds attached: kind bit 2 picks the guest
- *                   memfd, else eventfds; kind bit 3 a 4 KiB memfd instead.
- * Everything is sent, the front end half-closes (so a short message ends
- * in EOF, not a stall), then the back end dispatches until it fails; after
- * each message every ready queue is drained with vq_pop/vq_push/vq_notify.
- * The harness aborts if the back end leaks an fd.
+ *                   memfd, bit 3 a 4 KiB memfd, bit 4 a second 64 KiB
+ *                   memfd that allows sealing (table replacement), bit 5 a
+ *                   2 MiB MFD_HUGETLB memfd (refused without free huge
+ *                   pages), bit 6 a file on the build directory's file
+ *                   system (refused unless tmpfs); else eventfds.
+ * After each sent record the back end dispatches until it has nothing
+ * more (a message may span records), every ready queue is drained with
+ * vq_pop/vq_push/vq_notify, replies are read.  At the end the front end
+ * half-closes (a short message ends in EOF) and the back end dispatches
+ * until it fails.  The harness aborts if the back end leaks an fd.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,7 +46,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int guest_fd = -1, small_fd = -1, efd[3] = { -1, -1, -1 };
+static int guest_fd = -1, small_fd = -1, guest2_fd = -1, huge_fd = -1, disk_fd = -1, efd[3] = { -1, -1, -1 };
+static size_t guest_len; /* current size of the guest memfd */
 
 static int count_fds(void)
 {
@@ -56,10 +67,28 @@ static void init_once(void)
 {
 	if (guest_fd >= 0)
 		return;
+	char path[] = "build/fuzz/vhost-disk-XXXXXX";
+
 	guest_fd = memfd_create("guest", MFD_CLOEXEC);
 	small_fd = memfd_create("small", MFD_CLOEXEC);
-	if (guest_fd < 0 || small_fd < 0 || ftruncate(guest_fd, GUEST_SIZE) < 0 || ftruncate(small_fd, 4096) < 0)
+	guest2_fd = memfd_create("guest2", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (guest_fd < 0 || small_fd < 0 || guest2_fd < 0 || ftruncate(guest_fd, GUEST_SIZE) < 0 ||
+	    ftruncate(small_fd, 4096) < 0 || ftruncate(guest2_fd, GUEST_SIZE) < 0)
 		abort();
+	/* Optional kinds of memory: absent where the system has none. */
+	huge_fd = memfd_create("huge", MFD_CLOEXEC | MFD_HUGETLB);
+	if (huge_fd >= 0 && ftruncate(huge_fd, 2 << 20) < 0) {
+		close(huge_fd);
+		huge_fd = -1;
+	}
+	disk_fd = mkstemp(path);
+	if (disk_fd >= 0) {
+		unlink(path);
+		if (ftruncate(disk_fd, GUEST_SIZE) < 0) {
+			close(disk_fd);
+			disk_fd = -1;
+		}
+	}
 	for (int i = 0; i < 3; i++)
 		efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
@@ -77,8 +106,13 @@ static void send_record(int sock, const uint8_t *b, size_t len, unsigned kind)
 
 	if (len == 0)
 		return;
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
+		int alt = (kind & 64) ? disk_fd : (kind & 32) ? huge_fd : (kind & 16) ? guest2_fd : -1;
+
 		fds[i] = (kind & 8) ? small_fd : (kind & 4) ? guest_fd : efd[i];
+		if (alt >= 0 && !(kind & 12))
+			fds[i] = alt;
+	}
 	if (n) {
 		struct cmsghdr *c;
 
@@ -121,11 +155,42 @@ static void drain_replies(int sock)
 		;
 }
 
+/* Serve what has arrived: dispatch until the back end waits for more. */
+static bool serve(struct vu_dev *d, int sock)
+{
+	for (int i = 0; i < 64; i++) {
+		int rc = vu_dispatch(d);
+
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0)
+			return false;
+		drain_queues(d);
+		drain_replies(sock);
+	}
+	drain_queues(d);
+	drain_replies(sock);
+	return true;
+}
+
+/* The front end resizes its memory file (pages beyond it then fault). */
+static void resize_guest(const uint8_t *b, size_t len)
+{
+	size_t want = len >= 2 ? (size_t)(b[0] | b[1] << 8) * 16 : 0;
+
+	want &= ~(size_t)4095;
+	if (want > GUEST_SIZE)
+		want = GUEST_SIZE;
+	if (ftruncate(guest_fd, (off_t)want) == 0)
+		guest_len = want;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct vu_dev d;
 	uint8_t *guest;
 	int sv[2], before;
+	bool alive = true;
 
 	init_once();
 	before = count_fds();
@@ -135,6 +200,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	d.config[0] = 4;
 	d.config_len = 8;
+	if (ftruncate(guest_fd, GUEST_SIZE) < 0)
+		abort();
+	guest_len = GUEST_SIZE;
 	guest = mmap(NULL, GUEST_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, guest_fd, 0);
 	if (guest == MAP_FAILED)
 		abort();
@@ -147,19 +215,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= 3;
 		if (len > size)
 			len = size;
-		if ((kind & 0x80) && len >= 2) {
+		if ((kind & 0xc0) == 0xc0) {
+			resize_guest(data, len);
+		} else if ((kind & 0x80) && len >= 2) {
 			size_t off = (data[0] | (size_t)data[1] << 8) % GUEST_SIZE;
 			size_t n = len - 2 < GUEST_SIZE - off ? len - 2 : GUEST_SIZE - off;
 
-			memcpy(guest + off, data + 2, n);
+			/* Our own view faults past the file's end too. */
+			if (off < guest_len)
+				memcpy(guest + off, data + 2, n < guest_len - off ? n : guest_len - off);
 		} else if (!(kind & 0x80)) {
 			send_record(sv[0], data, len, kind);
+			if (alive)
+				alive = serve(&d, sv[0]);
 		}
 		data += len;
 		size -= len;
 	}
 	shutdown(sv[0], SHUT_WR);
-	for (int i = 0; i < 256; i++) {
+	for (int i = 0; alive && i < 256; i++) {
 		if (vu_dispatch(&d) < 0)
 			break;
 		drain_queues(&d);

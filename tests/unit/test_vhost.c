@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "vhost.h"
+#include "vhost_int.h"
 
 /* Request codes, from vhost-user.rst. */
 enum {
@@ -305,7 +306,7 @@ static void test_features(void **state)
 	pf = call_u64(c, GET_PROTOCOL_FEATURES);
 	assert_true(pf & (1ull << 3));  /* REPLY_ACK */
 	assert_true(pf & (1ull << 9));  /* CONFIG */
-	assert_false(pf & 1);           /* no MQ */
+	assert_true(pf & 1);            /* MQ: GET_QUEUE_NUM answers nqueues */
 	assert_int_equal(ack_u64(c, SET_PROTOCOL_FEATURES, pf), 0);
 	/* A bit never offered is refused. */
 	assert_int_not_equal(ack_u64(c, SET_FEATURES, f | (1ull << 26)), 0);
@@ -641,8 +642,26 @@ static void test_truncated_payload(void **state)
 	put32(buf + 4, FLAGS_V1);
 	put32(buf + 8, 8);
 	put32(buf + 12, 0);
+	c->d.msg_timeout_ms = 100;
 	send_raw(c, buf, sizeof(buf), c->kick, 1);
+	/* Never a wait: the 16 bytes are kept, the deadline runs. */
+	assert_int_equal(vu_dispatch(&c->d), -EAGAIN);
+	assert_int_not_equal(vu_deadline(&c->d), 0);
+	assert_int_equal(vu_expired(&c->d, vu_deadline(&c->d) - 1), 0);
+	usleep(120 * 1000);
 	assert_int_equal(vu_dispatch(&c->d), -ETIMEDOUT);
+	assert_non_null(strstr(c->lastlog, "only 16 of 20 bytes"));
+	assert_int_equal(vu_expired(&c->d, vu_deadline(&c->d)), -ETIMEDOUT);
+	vu_close(&c->d);
+	/* A fresh connection for the second half. */
+	{
+		int sv[2];
+
+		close(c->qemu);
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		c->qemu = sv[0];
+		assert_int_equal(vu_init(&c->d, sv[1], 2, &test_ops, c), 0);
+	}
 	/* Header cut short, then EOF. */
 	send_raw(c, buf, 6, NULL, 0);
 	shutdown(c->qemu, SHUT_WR);
@@ -688,6 +707,25 @@ static void test_close_twice(void **state)
 	assert_int_equal(vu_dispatch(&c->d), -EBADF);
 }
 
+/* The semaphore test for kernels without "eventfd-semaphore:" in fdinfo
+ * (this one has it: both ways must agree), at counts 0, 1 and many. */
+static void test_semaphore_probe(void **state)
+{
+	static const uint64_t counts[] = { 0, 1, 5, UINT64_MAX - 1 };
+
+	for (int sem = 0; sem < 2; sem++)
+		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+			int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC | (sem ? EFD_SEMAPHORE : 0));
+
+			assert_true(fd >= 0);
+			if (counts[i])
+				assert_int_equal(write(fd, &counts[i], 8), 8);
+			assert_int_equal(vu_eventfd_semaphore(fd, false), sem);
+			assert_int_equal(vu_eventfd_probe_semaphore(fd), sem);
+			close(fd);
+		}
+}
+
 static void test_request_names(void **state)
 {
 	char b[32];
@@ -720,6 +758,7 @@ int main(void)
 		T(test_too_many_fds),
 		T(test_failed_get_drops),
 		T(test_close_twice),
+		cmocka_unit_test(test_semaphore_probe),
 		cmocka_unit_test(test_request_names),
 	};
 
