@@ -47,7 +47,10 @@ int pend_add(struct dev_pend *p, const struct iovec *iov, unsigned n, size_t off
 
 	if (rc < 0)
 		return rc;
-	vq_iov_to_buf(iov, n, off, p->buf + p->off + p->len, len);
+	/* Short: the guest's memory faulted under us (the VM's queues break
+	 * next); its bytes must not travel on as zeros. */
+	if (vq_iov_to_buf(iov, n, off, p->buf + p->off + p->len, len) != len)
+		return -EFAULT;
 	p->len += len;
 	return 0;
 }

@@ -24,7 +24,7 @@ static inline bool pend_empty(const struct dev_pend *p)
 }
 
 /* Stream: append LEN bytes of IOV[N] from byte OFF.  0, -ENOBUFS (over
- * LIMIT bytes pending) or -ENOMEM. */
+ * LIMIT bytes pending), -ENOMEM or -EFAULT (guest memory faulted). */
 int pend_add(struct dev_pend *p, const struct iovec *iov, unsigned n, size_t off, uint32_t len,
 	     uint32_t limit);
 /* SEQPACKET: append one RW payload to the message at the tail (a new one

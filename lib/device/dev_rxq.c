@@ -206,7 +206,10 @@ int rxq_send_copy(struct dev_rxq *r, const uint8_t *hdr, const struct iovec *iov
 
 	if (p == NULL)
 		return -ENOBUFS;
-	vq_iov_to_buf(iov, n, 0, p->data, len);
+	if (vq_iov_to_buf(iov, n, 0, p->data, len) != len) {
+		free(p); /* the sender's memory faulted: nothing to deliver */
+		return -EFAULT;
+	}
 	backlog_add(r, p);
 	rxq_flush(r);
 	return 0;

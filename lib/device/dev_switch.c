@@ -142,7 +142,12 @@ int switch_send(struct dev_port *from, struct dev_port *to, const uint8_t *hdr, 
 	m->to = to;
 	m->len = h->len;
 	memcpy(m->hdr, hdr, sizeof(m->hdr));
-	vq_iov_to_buf(iov, n, 0, m->data, h->len);
+	if (vq_iov_to_buf(iov, n, 0, m->data, h->len) != h->len) {
+		/* FROM's memory faulted under the copy: nothing to hand on. */
+		atomic_fetch_sub_explicit(&to->inbox->bytes, h->len, memory_order_relaxed);
+		free(m);
+		return -EFAULT;
+	}
 	inbox_push(to->inbox, m);
 	return 0;
 }

@@ -54,7 +54,7 @@ struct dev_port *switch_route(const struct dev_switch *sw, const struct dev_port
 /* Packet H (raw header HDR, payload IOV[N]) from FROM to TO.  0 = on TO's
  * ring or in its backlog, or on its way to TO's loop; -ENOTCONN = a
  * REQUEST that TO's driver cannot take (answer RST); -ENOBUFS = dropped
- * (a backlog or inbox full). */
+ * (a backlog or inbox full); -EFAULT = FROM's memory faulted (dropped). */
 int switch_send(struct dev_port *from, struct dev_port *to, const uint8_t *hdr, const struct wire_virtio *h,
 		const struct iovec *iov, unsigned n);
 

@@ -1,10 +1,12 @@
 /* device pcap tap (see dev_tap.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "capture.h"
 #include "dev_log.h"
 #include "dev_tap.h"
+#include "virtq.h"
 
 void dev_tap_init(struct dev_tap *t, const struct dev_log *log)
 {
@@ -40,15 +42,34 @@ int dev_tap_open(struct dev_tap *t, const char *path, char *err, size_t errlen)
 
 void dev_tap_packet(struct dev_tap *t, const uint8_t *hdr, const struct iovec *iov, int n)
 {
+	struct iovec one;
+	size_t len = 0;
+
 	if (!t->on)
 		return;
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
 	pthread_mutex_lock(&t->lock);
-	if (t->w != NULL) {
-		if (capture_write_virtio(t->w, NULL, hdr, iov, n) < 0)
-			stop(t);
-		else
-			t->dirty = true;
+	if (t->w == NULL)
+		goto out;
+	if (len > t->cap) {
+		uint8_t *b = realloc(t->bounce, len);
+
+		if (b == NULL)
+			goto out; /* this record is lost, the capture goes on */
+		t->bounce = b;
+		t->cap = len;
 	}
+	/* The payload is guest memory: copied under the fault guard, so a
+	 * front end that truncates it costs this record, never the process. */
+	if (vq_iov_to_buf(iov, (unsigned)n, 0, t->bounce, len) != len)
+		goto out;
+	one = (struct iovec){ t->bounce, len };
+	if (capture_write_virtio(t->w, NULL, hdr, &one, 1) < 0)
+		stop(t);
+	else
+		t->dirty = true;
+out:
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -70,4 +91,7 @@ void dev_tap_close(struct dev_tap *t)
 	t->w = NULL;
 	t->dirty = false;
 	t->on = false;
+	free(t->bounce);
+	t->bounce = NULL;
+	t->cap = 0;
 }

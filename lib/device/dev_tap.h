@@ -19,6 +19,8 @@ struct dev_tap {
 	pthread_mutex_t lock;
 	struct capture_writer *w; /* NULL once stopped by an error */
 	bool dirty;               /* records written since the last flush */
+	uint8_t *bounce;          /* a packet's payload, out of guest memory */
+	size_t cap;
 	const struct dev_log *log;
 };
 

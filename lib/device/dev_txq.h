@@ -2,6 +2,7 @@
 #ifndef VSK_DEV_TXQ_H
 #define VSK_DEV_TXQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -19,8 +20,11 @@ struct dev_txpkt {
 
 /* Pop the next chain of Q into E and decode it into *P.
  * 1 = a packet, 0 = ring empty, -EIO = malformed chain (the queue is
- * broken), -EBADMSG = a well-formed chain that holds no valid packet (push
- * it back and count a drop). */
+ * broken), -EFAULT = guest memory faulted (the front end truncated or
+ * unmapped it: the queue is broken), -EBADMSG = a well-formed chain that
+ * holds no valid packet (push it back and count a drop). */
 int txq_next(struct vq *q, struct vq_elem *e, struct dev_txpkt *p);
+/* Q's guest memory faulted (an access under the guard failed). */
+bool txq_faulted(const struct vq *q);
 
 #endif

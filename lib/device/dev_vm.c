@@ -24,6 +24,8 @@
 #define DEV_QEV 2
 
 #define DEV_ACCEPT_PAUSE_MS 100 /* a listener rests this long after EMFILE */
+#define DEV_TX_DESCS 8192              /* descriptors per tx round and VM */
+#define DEV_TX_BYTES (8u * 1024u * 1024u) /* bytes per tx round and VM */
 
 /* A listening socket of the VM as the loop polls it.  When accept() fails
  * for want of fds (or memory) it leaves the poll set for a while instead of
@@ -84,11 +86,18 @@ static void drop_conns(struct dev_vm *vm, bool rst)
 
 static void vm_broken(struct dev_vm *vm, unsigned qidx)
 {
+	const struct vq *q = vm->q[qidx];
+
 	if (!vm->broken_logged) {
 		vm->broken_logged = true;
-		dev_logf(vm->env->log, 0, "vm %u: malformed descriptor chain on the %s queue: "
-			 "VM's connections reset, queue stopped until the guest resets the device",
-			 vm->cfg.cid, qname[qidx]);
+		if (q != NULL && q->mem != NULL && q->mem->faulted)
+			dev_logf(vm->env->log, 0, "vm %u: guest memory faulted on the %s queue (the front end "
+				 "truncated or unmapped it): VM's connections reset, queues stopped until the "
+				 "front end sets them up again", vm->cfg.cid, qname[qidx]);
+		else
+			dev_logf(vm->env->log, 0, "vm %u: malformed descriptor chain on the %s queue: "
+				 "VM's connections reset, queue stopped until the guest resets the device",
+				 vm->cfg.cid, qname[qidx]);
 	}
 	vm->st.drops++;
 	drop_conns(vm, false);
@@ -195,11 +204,18 @@ static void route(struct dev_vm *vm, const struct dev_txpkt *p)
 		vm->st.sibling++;
 }
 
-/* Up to DEV_TX_BATCH chains of the tx queue. */
+/* One round of the tx queue: up to DEV_TX_BATCH chains, DEV_TX_DESCS
+ * descriptors and DEV_TX_BYTES bytes, whichever comes first, so a guest
+ * whose chains are long (an indirect table of 32,768 empty descriptors)
+ * takes no more of the loop than one with ordinary packets; the rest waits
+ * for the next round, after the other VMs'. */
 static void vm_tx(struct dev_vm *vm)
 {
 	struct vq *q = vm->q[DEV_QTX];
 	struct vq_elem *e = &vm->env->txe;
+	uint64_t bytes = 0;
+	unsigned ndesc = 0;
+	bool budget = false;
 	int i;
 
 	if (q == NULL || !vm->ready[DEV_QTX])
@@ -212,7 +228,7 @@ static void vm_tx(struct dev_vm *vm)
 
 		if (rc == 0)
 			break;
-		if (rc == -EIO) {
+		if (rc == -EIO || rc == -EFAULT) {
 			vm_broken(vm, DEV_QTX);
 			goto out;
 		}
@@ -229,8 +245,14 @@ static void vm_tx(struct dev_vm *vm)
 		}
 		vq_push(q, e, 0);
 		vm->dirty[DEV_QTX] = true;
+		ndesc += e->ndesc;
+		bytes += e->out_len;
+		if (ndesc >= DEV_TX_DESCS || bytes >= DEV_TX_BYTES) {
+			budget = true;
+			break;
+		}
 	}
-	if (i == DEV_TX_BATCH || vq_enable_notify(q) == 1)
+	if (i == DEV_TX_BATCH || budget || vq_enable_notify(q) == 1)
 		vm->tx_more = true;
 out:
 	/* The small payloads gathered during the batch, one send each. */
