@@ -251,6 +251,10 @@ static int step_recv(struct bench_eng *e, struct bconn *c)
 			c->short_seen = (size_t)n < c->msg_len;
 		}
 		conn_check(e, c, (size_t)n);
+		/* A short stream read emptied the socket: wait for more rather
+		 * than ask again for an EAGAIN (epoll says if more came). */
+		if (!c->seq && (size_t)n < max)
+			return 0;
 	}
 	return 0;
 }
@@ -271,6 +275,10 @@ static int step_send(struct bench_eng *e, struct bconn *c, uint64_t now)
 			return 0;
 		if (n < 0)
 			return fail_errno(c, (int)-n, "send");
+		/* A short send filled the socket: the next one would only say
+		 * EAGAIN, so wait for room (level-triggered) at once. */
+		if ((uint64_t)n < len)
+			return 0;
 		if (i % 4 == 3)
 			now = bench_now();
 	}
