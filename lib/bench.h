@@ -6,12 +6,13 @@
  * mode and parameters.  Data is a deterministic pattern: the byte at stream
  * position N of a connection is bench_pattern[(start + N) % BENCH_PERIOD],
  * START chosen per connection; the receiver compares every byte with it, so
- * loss, duplication or corruption shows as a mismatch at a named offset.
+ * loss, duplication or corruption shows as a mismatch at a named offset
+ * (unless the client asked for no check: then bytes are only counted).
  *
  * A test ends cleanly on both sides: the data sender shuts down its write
- * side; the receiver reads to EOF and answers with a report (bytes, a
- * position-weighted 64-bit sum, the first bad offset); the sender reads the
- * report and the EOF, and both close with nothing unread (no reset).
+ * side; the receiver reads to EOF and answers with a report (bytes, the
+ * first bad offset); the sender compares the byte count with what it sent,
+ * reads the EOF, and both close with nothing unread (no reset).
  *   up    client sends, server reports        (-R: down, the reverse)
  *   rr    client sends a message, server checks it and echoes it back
  *   crr   one rr exchange per connection
@@ -46,6 +47,7 @@ struct bench_params {
 	uint64_t count;       /* rr: round trips per stream, crr: connections; 0: by time */
 	uint32_t duration_ms; /* when BYTES/COUNT is 0 */
 	uint32_t idle_ms;     /* fail after this long without progress; 0: 10 s */
+	bool nocheck;         /* count the bytes only: no side compares them */
 };
 
 /* Latency histogram: log-linear buckets, about 1% wide. */
@@ -97,6 +99,7 @@ struct bench_conn_info {
 	enum bench_mode mode;
 	bool seqpacket;
 	uint32_t msg_len;
+	bool checked;         /* the data was compared (the client did not ask for no check) */
 	uint64_t bytes_in, bytes_out, msgs;
 	double secs;
 	int err;              /* 0 ok, else positive errno (EBADMSG: bad data) */

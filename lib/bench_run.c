@@ -1,6 +1,7 @@
 /* bench: the client loop (one test: N connections, or a stream of crr
  * connections) and the server loop (every connection it accepts), each one
- * thread over one epoll set.  The per-connection work is in bench.c. */
+ * thread over one epoll set.  These own the connections (open, close, add
+ * up); the per-connection work is in bench.c, the wire in bench_wire.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +16,6 @@
 #include "vsk.h"
 
 #define MAX_EVENTS 64
-#define DEFAULT_SECS 10
 #define DEFAULT_IDLE_MS 10000
 
 /* ---------------------------------------------------------------- client */
@@ -113,6 +113,7 @@ static int slot_open(struct client *cl, int i, uint64_t now)
 		c->limit = c->mode == BENCH_CRR ? 1 : bp->count;
 	c->deadline = cl->deadline;
 	c->lat = c->mode == BENCH_RR ? cl->res->lat : NULL;
+	c->nocheck = bp->nocheck;
 	fd = cl->cfn(cl->cctx, &op);
 	if (fd < 0)
 		return client_fail(cl, -fd, op, "%s", strerror(-fd));
@@ -128,6 +129,7 @@ static int slot_open(struct client *cl, int i, uint64_t now)
 				   "both directions; run the two directions as two clients");
 	h.mode = c->mode;
 	h.seqpacket = c->seq;
+	h.nocheck = c->nocheck;
 	h.start = c->start;
 	h.limit = c->mode == BENCH_DOWN ? bp->bytes : 0;
 	h.duration_ms = bp->duration_ms;
@@ -283,7 +285,7 @@ int bench_client(const struct bench_params *bp, bench_connect_fn connect_fn, voi
 	}
 	cl.seed = (uint32_t)bench_now() | 1;
 	cl.t0 = bench_now();
-	cl.deadline = cl.t0 + (uint64_t)(bp->duration_ms ? bp->duration_ms : DEFAULT_SECS * 1000) *
+	cl.deadline = cl.t0 + (uint64_t)(bp->duration_ms ? bp->duration_ms : BENCH_DEFAULT_SECS * 1000) *
 				      1000000ull;
 	for (int i = 0; i < cl.nslot && rc == 0; i++) {
 		if (bp->test == BENCH_T_CRR && bp->count > 0 && cl.crr_opened >= bp->count)
@@ -320,29 +322,6 @@ struct bench_server {
 	struct bconn *conns;
 	int nconns;
 };
-
-int bench_server_start(struct bconn *c)
-{
-	struct bench_hdr h;
-	char why[160];
-
-	if (bench_hdr_decode(c->ctl, c->ctl_len, &h, why, sizeof(why)) < 0) {
-		c->err = EPROTO;
-		snprintf(c->msg, sizeof(c->msg), "%s", why);
-		c->ph = PH_DONE;
-		return -EPROTO;
-	}
-	c->mode = h.mode;
-	c->msg_len = h.msg_len;
-	c->start = h.start;
-	c->peer_seq = h.seqpacket;
-	c->limit = h.mode == BENCH_DOWN ? h.limit : 0;
-	c->deadline = bench_now() +
-		      (uint64_t)(h.duration_ms ? h.duration_ms : DEFAULT_SECS * 1000) * 1000000ull;
-	c->t0 = bench_now();
-	c->ph = PH_DATA;
-	return 0;
-}
 
 int bench_server_new(struct bench_server **sp, int lfd, bench_conn_fn fn, void *ctx)
 {
@@ -426,6 +405,7 @@ static void server_done(struct bench_server *s, struct bconn *c)
 	info.mode = c->mode;
 	info.seqpacket = c->seq;
 	info.msg_len = c->msg_len;
+	info.checked = !c->nocheck;
 	info.bytes_in = c->rx;
 	info.bytes_out = c->tx;
 	info.msgs = c->msgs;

@@ -1,5 +1,6 @@
 /* vsk bench: throughput, round-trip latency and connection rate over any
- * address, with every byte checked (engine and protocol in lib/bench.h).
+ * address, with every byte checked unless --no-check (engine and protocol
+ * in lib/bench.h).
  *
  *   vsk bench -s ADDR        serve tests until killed
  *   vsk bench [MODE] ADDR    run one test against a server
@@ -19,7 +20,7 @@
 static const char usage_text[] =
 	"usage: vsk bench -s [-q|-v] LISTEN_ADDR\n"
 	"       vsk bench [-R | --bidir | --rr | --crr] [-l SIZE] [-P N]\n"
-	"                 [-t SEC | -n SIZE | -c COUNT] [--json] ADDR\n"
+	"                 [-t SEC | -n SIZE | -c COUNT] [--no-check] [--json] ADDR\n"
 	"  -s, --server       serve tests on LISTEN_ADDR (many, also at once) until killed\n"
 	"  -R, --reverse      throughput server -> client (default client -> server)\n"
 	"      --bidir        both directions at once (-P connections each way)\n"
@@ -31,6 +32,7 @@ static const char usage_text[] =
 	"  -n, --bytes SIZE   throughput: send SIZE bytes per connection instead\n"
 	"  -c, --count N      rr: N round trips per connection; crr: N connections\n"
 	"      --timeout MS   fail when nothing moves this long (default 10000)\n"
+	"      --no-check     count the bytes but compare none (the output says so)\n"
 	"      --json         the result as one JSON object\n"
 	"  -q, --quiet        server: print errors only\n"
 	"  -v, --verbose      server: a line for crr connections too\n"
@@ -127,12 +129,19 @@ static const char *dur(uint64_t ns, char *buf, size_t len)
 	return buf;
 }
 
-static void print_rate(const char *dir, uint64_t bytes, double secs, unsigned conns)
+/* How the data was checked, as the result lines end. */
+static const char *checked_text(const struct bench_params *bp)
+{
+	return bp->nocheck ? "data not checked (--no-check)" : "data verified";
+}
+
+static void print_rate(const struct bench_params *bp, const char *dir, uint64_t bytes, double secs)
 {
 	double bps = secs > 0 ? (double)bytes / secs : 0;
 
-	printf("%s: %" PRIu64 " bytes in %.3f s = %.1f MB/s (%.2f Gbit/s), %u connection%s, data verified\n",
-	       dir, bytes, secs, bps / 1e6, bps * 8 / 1e9, conns, conns == 1 ? "" : "s");
+	printf("%s: %" PRIu64 " bytes in %.3f s = %.1f MB/s (%.2f Gbit/s), %u connection%s, %s\n",
+	       dir, bytes, secs, bps / 1e6, bps * 8 / 1e9, bp->streams, bp->streams == 1 ? "" : "s",
+	       checked_text(bp));
 }
 
 static void print_text(const struct opts *o, const struct bench_result *r)
@@ -144,24 +153,25 @@ static void print_text(const struct opts *o, const struct bench_result *r)
 
 	switch (bp->test) {
 	case BENCH_T_UP:
-		print_rate("up", r->bytes_up, r->secs, bp->streams);
+		print_rate(bp, "up", r->bytes_up, r->secs);
 		break;
 	case BENCH_T_DOWN:
-		print_rate("down", r->bytes_down, r->secs, bp->streams);
+		print_rate(bp, "down", r->bytes_down, r->secs);
 		break;
 	case BENCH_T_BIDIR:
-		print_rate("up", r->bytes_up, r->secs, bp->streams);
-		print_rate("down", r->bytes_down, r->secs, bp->streams);
+		print_rate(bp, "up", r->bytes_up, r->secs);
+		print_rate(bp, "down", r->bytes_down, r->secs);
 		break;
 	case BENCH_T_RR:
 	case BENCH_T_CRR:
 		rate = r->secs > 0 ? (double)(bp->test == BENCH_T_RR ? r->round_trips : r->conns) / r->secs : 0;
-		printf("%s: %" PRIu64 " %s of %u bytes in %.3f s = %.0f/s; %s p50 %s, p99 %s, max %s; data verified\n",
+		printf("%s: %" PRIu64 " %s of %u bytes in %.3f s = %.0f/s; %s p50 %s, p99 %s, max %s; %s\n",
 		       test_name(bp->test), bp->test == BENCH_T_RR ? r->round_trips : r->conns,
 		       bp->test == BENCH_T_RR ? "round trips" : "connections", bp->msg_len, r->secs, rate,
 		       bp->test == BENCH_T_RR ? "latency" : "connection time",
 		       dur(bench_lat_quantile(l, 0.5), a, sizeof(a)),
-		       dur(bench_lat_quantile(l, 0.99), b, sizeof(b)), dur(l->max, c, sizeof(c)));
+		       dur(bench_lat_quantile(l, 0.99), b, sizeof(b)), dur(l->max, c, sizeof(c)),
+		       checked_text(bp));
 		break;
 	}
 }
@@ -194,7 +204,8 @@ static void print_json(const struct opts *o, const struct bench_result *r, const
 	       r->conns,
 	       (double)(bp->test == BENCH_T_CRR ? r->conns : r->round_trips) / s);
 	json_lat(bp->test == BENCH_T_RR || bp->test == BENCH_T_CRR ? r->lat : NULL);
-	printf(", \"verified\": %s, \"error\": ", error == NULL ? "true" : "false");
+	printf(", \"checked\": %s, \"verified\": %s, \"error\": ", bp->nocheck ? "false" : "true",
+	       error == NULL && !bp->nocheck ? "true" : "false");
 	cli_json_str(stdout, error);
 	printf("}\n");
 }
@@ -243,9 +254,9 @@ static void on_conn(void *ctx, const struct bench_conn_info *i)
 	}
 	if (o->quiet || (i->mode == BENCH_CRR && !o->verbose))
 		return;
-	printf("%s %s %s: %" PRIu64 " bytes in, %" PRIu64 " out, %.3f s, data verified\n", i->peer,
+	printf("%s %s %s: %" PRIu64 " bytes in, %" PRIu64 " out, %.3f s, %s\n", i->peer,
 	       bench_mode_name(i->mode), i->seqpacket ? "seqpacket" : "stream", i->bytes_in,
-	       i->bytes_out, i->secs);
+	       i->bytes_out, i->secs, i->checked ? "data verified" : "data not checked (--no-check)");
 	fflush(stdout);
 }
 
@@ -278,7 +289,7 @@ static int run_server(struct opts *o)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { O_BIDIR = 256, O_RR, O_CRR, O_JSON, O_TIMEOUT };
+	enum { O_BIDIR = 256, O_RR, O_CRR, O_JSON, O_TIMEOUT, O_NOCHECK };
 	static const struct option longopts[] = {
 		{ "server", no_argument, NULL, 's' },
 		{ "reverse", no_argument, NULL, 'R' },
@@ -291,6 +302,7 @@ int cmd_bench(int argc, char **argv)
 		{ "bytes", required_argument, NULL, 'n' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "no-check", no_argument, NULL, O_NOCHECK },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -339,6 +351,9 @@ int cmd_bench(int argc, char **argv)
 		case O_TIMEOUT:
 			o.bp.idle_ms = cli_u32(optarg, "timeout", 86400000);
 			break;
+		case O_NOCHECK:
+			o.bp.nocheck = true;
+			break;
 		case O_JSON:
 			o.json = true;
 			break;
@@ -357,7 +372,8 @@ int cmd_bench(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage(usage_text, false);
 	o.bp.test = o.test < 0 ? BENCH_T_UP : (enum bench_test)o.test;
-	if (o.server && (o.test >= 0 || o.have_len || o.have_time || o.bp.bytes || o.bp.count || o.json))
+	if (o.server && (o.test >= 0 || o.have_len || o.have_time || o.bp.bytes || o.bp.count || o.json ||
+			 o.bp.nocheck))
 		errx(EXIT_USAGE, "-s takes no test options: the client chooses the test");
 	if (!o.server && (o.quiet || o.verbose))
 		errx(EXIT_USAGE, "-q and -v are for the server (-s)");

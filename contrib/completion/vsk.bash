@@ -8,7 +8,7 @@
 _vsk_commands="bench check cid connect device dump listen proxy recv send"
 
 # Long options per command (--help is offered everywhere).
-_vsk_opts_bench="--bidir --bytes --count --crr --json --length --parallel --quiet --reverse --rr --server --time --timeout --verbose"
+_vsk_opts_bench="--bidir --bytes --count --crr --json --length --no-check --parallel --quiet --reverse --rr --server --time --timeout --verbose"
 _vsk_opts_check="--json"
 _vsk_opts_cid="--json"
 _vsk_opts_connect="--bind --retry --timeout --verbose"

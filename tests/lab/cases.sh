@@ -29,7 +29,7 @@ lab_case dump_keep            loopback 40  "vsk dump --keep leaves vsockmon0; a 
 lab_case dump_pipe_closed     loopback 40  "vsk dump | head -n 1: the reader leaves, vsk dump still removes vsockmon0"
 lab_case dump_no_vsockmon     loopback 20  "without the vsockmon module: one line naming modprobe vsockmon"
 lab_case dump_slow_reader     loopback 90  "vsk dump records 1 MiB into a reader of 8 KiB per 20 ms: --conns counts FULL, --plot (live and from the file) shades the waits"
-lab_case bench_loopback       loopback 150 "vsk bench -s + client over CID 1: stream up/-R/--bidir/--rr/--crr and vsock-seq, data verified, clean ends"
+lab_case bench_loopback       loopback 150 "vsk bench -s + client over CID 1: stream up/-R/--bidir/--rr/--crr/--no-check and vsock-seq, data verified, clean ends"
 lab_case bench_proxy_vsock    loopback 150 "vsk bench through vsk proxy vsock->vsock: stream both ways, vsock-seq messages kept whole"
 lab_case device_vsock_stream  loopback 90  "vsk device --forward-cid 1 under a fake guest driver: stream both ways checksummed, half-close, RST, forward-listen, map to vsock:"
 lab_case device_vsock_seq     loopback 60  "vsk device --forward-cid 1: SEQPACKET guest->host and back, messages whole while the host reads late"
@@ -405,6 +405,7 @@ t_bench_loopback() {
 	bench_ok rr '^rr: 500 round trips of 64 bytes in .* p99 .* data verified$' --rr -c 500 vsock:1:5201
 	bench_ok crr '^crr: 50 connections of 64 bytes' --crr -c 50 vsock:1:5201
 	bench_ok time '^up: [0-9]+ bytes in 1\.[0-9]+ s' -t 1 vsock:1:5201
+	bench_ok nocheck '^up: 4194304 bytes in .* data not checked \(--no-check\)$' --no-check -n 4M vsock:1:5201
 	spawn sseq vsk bench -s vsock-seq:any:5202
 	wait_listen vsock-seq:any:5202 sseq || fail "vsk bench -s vsock-seq:any:5202 does not listen: $(excerpt sseq.out)"
 	bench_ok sup '"socket": "seqpacket", .*"bytes_up": 2000000, .*"verified": true' \
@@ -421,6 +422,7 @@ t_bench_loopback() {
 	# up 1 + down 2 + bidir 2 + rr 1 + time 1 on the stream server; the
 	# seqpacket server checked every message's length as sent.
 	[ "$(grep -c 'data verified$' srv.out)" = 7 ] || fail "stream server: $(grep -c 'data verified$' srv.out) verified connections, want 7"
+	[ "$(grep -c 'data not checked (--no-check)$' srv.out)" = 1 ] || fail "stream server: no 'data not checked' line for the --no-check test"
 	[ "$(grep -c ' seqpacket: .*data verified$' sseq.out)" = 3 ] || fail "seqpacket server: $(excerpt sseq.out)"
 }
 
@@ -439,7 +441,10 @@ t_bench_proxy_vsock() {
 	# Bulk SEQPACKET through the relay, big messages on 4 connections so the
 	# relay's sends run short of credit: the server checks every message's
 	# length as sent, so a message split or merged on the way fails.
-	bench_ok sup '^up: 32000000 bytes in .*, 4 connections, data verified$' -n 8000000 -l 200000 -P 4 vsock-seq:1:5304
+	# --timeout 30000: blocking SEQPACKET sends on a loaded 2-core machine
+	# once stalled the client's 10 s idle limit (load average 6).
+	bench_ok sup '^up: 32000000 bytes in .*, 4 connections, data verified$' -n 8000000 -l 200000 -P 4 \
+		--timeout 30000 vsock-seq:1:5304
 	bench_ok sdown '^down: 8000000 bytes in .* data verified$' -R -n 8000000 -l 64K vsock-seq:1:5304
 	bench_ok srr '^rr: 300 round trips of 4000 bytes' --rr -c 300 -l 4000 vsock-seq:1:5304
 	sleep 0.5

@@ -5,6 +5,8 @@
 #
 #   VSK_LAB_CACHE   kernel + base initramfs cache (default ~/.cache/vsk-lab,
 #                   filled by scripts/deps)
+#   VSK_LAB_KERNEL  the guest kernel series: 6.1 (default, $VSK_LAB_CACHE/kernel)
+#                   or 6.12 ($VSK_LAB_CACHE/kernel-6.12)
 #   VSK_LAB_VSK     the vsk binary to test (default ./vsk)
 #   VSK_LAB_CASES   the case file (default tests/lab/cases.sh)
 #   VSK_LAB_KEEP=1  keep the work directory (initrd, console logs)
@@ -15,9 +17,10 @@ TOP=$(cd "$LAB_DIR/../.." && pwd)
 LAB_CASES=${VSK_LAB_CASES:-$LAB_DIR/cases.sh}
 LAB_VSK=${VSK_LAB_VSK:-$TOP/vsk}
 LAB_CACHE=${VSK_LAB_CACHE:-${HOME:-/root}/.cache/vsk-lab}
+LAB_SERIES=${VSK_LAB_KERNEL:-6.1}
 # Bump when the layout of the base archive changes, so stale caches are
 # not reused.
-LAB_BASE_REV=2
+LAB_BASE_REV=3
 
 # Modules per group, in insmod order (dependencies first; no modprobe and
 # no modules.dep in the guest).
@@ -28,6 +31,17 @@ LAB_MODS_VSOCK="net/vmw_vsock/vsock net/vmw_vsock/vmw_vsock_virtio_transport_com
 net/vmw_vsock/vsock_loopback net/vmw_vsock/vsock_diag drivers/net/vsockmon"
 LAB_MODS_G2H="net/vmw_vsock/vmw_vsock_virtio_transport"
 LAB_MODS_VHOST="drivers/vhost/vhost_iotlb drivers/vhost/vhost drivers/vhost/vhost_vsock"
+# virtio-net, for a TCP link between two guests (the kernel suites' control
+# channel).
+LAB_MODS_NET="net/core/failover drivers/net/net_failover drivers/net/virtio_net"
+
+# lab_kernel_dir SERIES: where scripts/deps unpacked that kernel.
+lab_kernel_dir() {
+	case $1 in
+	6.1) echo "$LAB_CACHE/kernel" ;;
+	*) echo "$LAB_CACHE/kernel-$1" ;;
+	esac
+}
 
 # Sets LAB_KERNEL, LAB_KVER, LAB_MODROOT, or LAB_MISSING to why the lab
 # cannot run here (then callers report every case SKIP, never PASS).
@@ -48,15 +62,20 @@ lab_probe() {
 			return 1
 		}
 	fi
-	LAB_KERNEL=$(ls "$LAB_CACHE"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1)
+	case $LAB_SERIES in
+	6.1|6.12) ;;
+	*) LAB_MISSING="VSK_LAB_KERNEL=$LAB_SERIES: the lab has kernels 6.1 and 6.12"; return 1 ;;
+	esac
+	LAB_KDIR=$(lab_kernel_dir "$LAB_SERIES")
+	LAB_KERNEL=$(ls "$LAB_KDIR"/boot/vmlinuz-* 2>/dev/null | head -n 1)
 	if [ -z "$LAB_KERNEL" ]; then
-		LAB_MISSING="no guest kernel in $LAB_CACHE/kernel (run scripts/deps)"
+		LAB_MISSING="no guest kernel in $LAB_KDIR (run scripts/deps)"
 		return 1
 	fi
 	LAB_KVER=${LAB_KERNEL##*/vmlinuz-}
-	LAB_MODROOT=$LAB_CACHE/kernel/lib/modules/$LAB_KVER/kernel
+	LAB_MODROOT=$LAB_KDIR/lib/modules/$LAB_KVER/kernel
 	if [ ! -d "$LAB_MODROOT" ]; then
-		LAB_MISSING="no modules for $LAB_KVER in $LAB_CACHE/kernel"
+		LAB_MISSING="no modules for $LAB_KVER in $LAB_KDIR"
 		return 1
 	fi
 	return 0
@@ -69,7 +88,9 @@ file_is_static() {
 
 # Base archive: busybox with one symlink per applet, /etc/passwd with an
 # unprivileged user, the kernel config, and the modules flat under
-# /lib/vsk-modules/. Cached
+# /lib/vsk-modules/ (uncompressed: 6.12 ships .ko.xz and busybox insmod
+# reads plain .ko only; the ones this kernel has built in, such as virtio
+# on 6.12, are named in /lib/vsk-modules/builtin instead). Cached
 # per kernel + busybox build; printed path on stdout.
 lab_base_initrd() {
 	local bbsum key out stage m a
@@ -86,17 +107,26 @@ lab_base_initrd() {
 	for a in $("$LAB_BUSYBOX" --list); do
 		[ "$a" = busybox ] || ln -s busybox "$stage/bin/$a"
 	done
-	for m in $LAB_MODS_VIRTIO $LAB_MODS_VSOCK $LAB_MODS_G2H $LAB_MODS_VHOST; do
-		if [ ! -f "$LAB_MODROOT/$m.ko" ]; then
-			echo "lab: module $m.ko missing in $LAB_MODROOT" >&2
+	: >"$stage/lib/vsk-modules/builtin"
+	for m in $LAB_MODS_VIRTIO $LAB_MODS_VSOCK $LAB_MODS_G2H $LAB_MODS_VHOST $LAB_MODS_NET; do
+		if [ -f "$LAB_MODROOT/$m.ko" ]; then
+			cp "$LAB_MODROOT/$m.ko" "$stage/lib/vsk-modules/"
+		elif [ -f "$LAB_MODROOT/$m.ko.xz" ] && command -v xz >/dev/null 2>&1; then
+			xz -dc "$LAB_MODROOT/$m.ko.xz" >"$stage/lib/vsk-modules/${m##*/}.ko" || {
+				rm -rf "$stage"
+				return 1
+			}
+		elif grep -qx "kernel/$m.ko" "$LAB_MODROOT/../modules.builtin" 2>/dev/null; then
+			echo "${m##*/}" >>"$stage/lib/vsk-modules/builtin"
+		else
+			echo "lab: module $m.ko missing in $LAB_MODROOT (for .ko.xz: xz, from scripts/deps)" >&2
 			rm -rf "$stage"
 			return 1
 		fi
-		cp "$LAB_MODROOT/$m.ko" "$stage/lib/vsk-modules/"
 	done
 	# vsk check reads the kernel config from /boot like on a real system.
 	mkdir -p "$stage/boot"
-	cp "$LAB_CACHE/kernel/boot/config-$LAB_KVER" "$stage/boot/" 2>/dev/null || true
+	cp "$LAB_KDIR/boot/config-$LAB_KVER" "$stage/boot/" 2>/dev/null || true
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/tmp:/bin/sh\n' \
 		>"$stage/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"

@@ -440,6 +440,35 @@ static void test_loss_up(void **state)
 	bad_data(BENCH_T_UP, 2, 123456, "the peer got a wrong byte at offset", "data corrupted at offset 12345", false);
 }
 
+/* --no-check: a changed byte goes through (nobody compares), a lost one
+ * still fails the byte count; the server says it did not check. */
+static void test_nocheck(void **state)
+{
+	struct srv sv;
+	struct cctx cc = { .sv = &sv, .mangle = 1, .at = 1000003 };
+	struct bench_params bp = params(BENCH_T_UP, 65536, 1);
+	struct bench_result res;
+
+	bp.bytes = 4u * 1024 * 1024;
+	bp.nocheck = true;
+	srv_start(&sv, "unix");
+	assert_int_equal(bench_client(&bp, connect_cb, &cc, NULL, NULL, &res), 0);
+	cctx_join(&cc);
+	srv_stop(&sv, 1);
+	srv_all_ok(&sv);
+	assert_false(sv.info[0].checked);
+	assert_int_equal(res.bytes_up, bp.bytes);
+	bench_result_free(&res);
+	cc = (struct cctx){ .sv = &sv, .mangle = 2, .at = 123456 };
+	srv_start(&sv, "unix");
+	assert_int_equal(bench_client(&bp, connect_cb, &cc, NULL, NULL, &res), -EBADMSG);
+	cctx_join(&cc);
+	srv_stop(&sv, 1);
+	if (strstr(res.msg, "data lost: sent 4194304 bytes") == NULL)
+		fail_msg("client message '%s' lacks the lost bytes", res.msg);
+	bench_result_free(&res);
+}
+
 /* Garbage instead of a header: the server names it and keeps serving. */
 static void test_bad_header(void **state)
 {
@@ -655,7 +684,15 @@ static void test_cli(void **state)
 	snprintf(args, sizeof(args), "-n 3M -P 2 --json unix:%s", path);
 	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"bytes_up\": 6291456,"));
-	assert_non_null(strstr(out, "\"verified\": true, \"error\": null}"));
+	assert_non_null(strstr(out, "\"checked\": true, \"verified\": true, \"error\": null}"));
+	/* --no-check says so, in text and in JSON. */
+	snprintf(args, sizeof(args), "-n 1M --no-check unix:%s", path);
+	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, ", 1 connection, data not checked (--no-check)\n"));
+	snprintf(args, sizeof(args), "-n 1M --no-check --json unix:%s", path);
+	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"checked\": false, \"verified\": false, \"error\": null}"));
+	assert_int_equal(run_bench("-s --no-check unix:/x", out, sizeof(out)), 2);
 	snprintf(args, sizeof(args), "--rr -c 100 unix:%s", path);
 	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "rr: 100 round trips of 64 bytes"));
@@ -692,6 +729,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_up),
 		cmocka_unit_test(test_corrupt_down),
 		cmocka_unit_test(test_loss_up),
+		cmocka_unit_test(test_nocheck),
 		cmocka_unit_test(test_bad_header),
 		cmocka_unit_test(test_connect_fails),
 		cmocka_unit_test(test_hybrid_client),
