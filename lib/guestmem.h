@@ -38,12 +38,13 @@
 #define VU_MEM_BASELINE_REGIONS 8  /* SET_MEM_TABLE carries at most 8 */
 #define VU_MEM_MAX_REGIONS      32 /* with ADD_MEM_REG (GET_MAX_MEM_SLOTS) */
 
-/* Process-wide defaults.  64 VMs (DEV_MAX_VMS) of 32 regions each; 64 TiB
- * is 64 VMs at the per-VM default of 1 TiB and half of x86-64's 128 TiB
- * user address space, so a table being replaced (old and new mapped for a
- * moment) and the rest of the process always fit. */
-#define VU_PROC_SLOTS               4096u  /* hard cap on process regions */
-#define VU_PROC_MAX_REGIONS_DEFAULT 2048u
+/* Process-wide defaults.  256 VMs of 32 regions each (QEMU uses one to a
+ * few; the device has no fixed VM count, bench/device-scale runs 256);
+ * 64 TiB is 64 VMs at the per-VM default of 1 TiB and half of x86-64's
+ * 128 TiB user address space, so a table being replaced (old and new
+ * mapped for a moment) and the rest of the process always fit. */
+#define VU_PROC_SLOTS               16384u /* hard cap on process regions */
+#define VU_PROC_MAX_REGIONS_DEFAULT 8192u
 #define VU_PROC_MAX_BYTES_DEFAULT   (64ull << 40)
 
 struct vu_mem;

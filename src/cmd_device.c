@@ -47,8 +47,8 @@ static const char usage_text[] =
 
 static const char options_accepted[] =
 	"--guest-cid, --socket, --uds-path, --forward-cid, --forward-listen, --groups, --tx-buffer-size, "
-	"--queue-size, --connect-timeout, --map, --map-only, --vm, --config, --pcap, --socket-mode, --json, "
-	"--verbose, --help";
+	"--queue-size, --connect-timeout, --map, --map-only, --max-conns, --vm, --config, --pcap, --socket-mode, "
+	"--threads, --json, --verbose, --help";
 
 static volatile sig_atomic_t want_stats, want_stop;
 static int verbose;
@@ -185,6 +185,7 @@ int cmd_device(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, O_CTIMEOUT },
 		{ "map", required_argument, NULL, O_MAP },
 		{ "map-only", no_argument, NULL, O_MAP_ONLY },
+		{ "max-conns", required_argument, NULL, O_MAX_CONNS },
 		{ "vm", required_argument, NULL, O_VM },
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "pcap", required_argument, NULL, O_PCAP },
@@ -195,12 +196,13 @@ int cmd_device(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct dev_vm_cfg cfg[DEV_MAX_VMS];
+	static struct dev_cfgs cfgs;
 	static struct dev_vm_cfg one;
-	const char *config = NULL, *pcap = NULL, *mode_arg = NULL, *vms[DEV_MAX_VMS];
+	const char *config = NULL, *pcap = NULL, *mode_arg = NULL, **vms = calloc((size_t)argc, sizeof(*vms));
+	struct dev_vm_cfg *cfg;
 	unsigned mode = DEV_SOCKET_MODE_DEFAULT, threads = 0;
 	bool single = false;
-	int nvm = 0, ncfg = 0, c, rc;
+	int nvm = 0, ncfg, c, rc;
 	char ebuf[512];
 	struct sigaction sa;
 	struct dev *d = NULL;
@@ -256,10 +258,11 @@ int cmd_device(int argc, char **argv)
 			one.map_only = true;
 			single = true;
 			break;
+		case O_MAX_CONNS:
+			key = "max-conns";
+			break;
 		case O_VM:
-			if (nvm == DEV_MAX_VMS)
-				errx(EXIT_USAGE, "too many --vm (at most %d)", DEV_MAX_VMS);
-			vms[nvm++] = optarg;
+			vms[nvm++] = optarg; /* at most argc of them */
 			break;
 		case O_CONFIG:
 			config = optarg;
@@ -299,20 +302,30 @@ int cmd_device(int argc, char **argv)
 		errx(EXIT_USAGE, "unexpected argument '%s' (see vsk device --help)", argv[optind]);
 	if (single + (nvm > 0) + (config != NULL) > 1)
 		errx(EXIT_USAGE, "use one of the per-VM flags (--guest-cid, --socket, ...), --vm, --config");
+	if (vms == NULL)
+		err(1, "device setup");
 	if (single) {
 		if (dev_cfg_check(&one, 1, ebuf, sizeof(ebuf)) < 0)
 			errx(EXIT_USAGE, "%s", ebuf);
-		cfg[ncfg++] = one;
+		if ((cfg = dev_cfgs_add(&cfgs)) == NULL)
+			err(1, "device setup");
+		*cfg = one;
 	}
-	for (int i = 0; i < nvm; i++)
-		if (dev_cfg_parse_vm(vms[i], &cfg[ncfg++], ebuf, sizeof(ebuf)) < 0)
+	for (int i = 0; i < nvm; i++) {
+		if ((cfg = dev_cfgs_add(&cfgs)) == NULL)
+			err(1, "device setup");
+		if (dev_cfg_parse_vm(vms[i], cfg, ebuf, sizeof(ebuf)) < 0)
 			errx(EXIT_USAGE, "--vm %s: %s", vms[i], ebuf);
+	}
+	free(vms);
 	if (config != NULL) {
-		rc = dev_cfg_parse_file(config, cfg, &ncfg, DEV_MAX_VMS, ebuf, sizeof(ebuf));
+		rc = dev_cfg_parse_file(config, &cfgs, ebuf, sizeof(ebuf));
 		/* An unreadable file is a failure; a malformed one a usage error. */
 		if (rc < 0)
 			errx(rc == -EINVAL ? EXIT_USAGE : 1, "--config %s", ebuf);
 	}
+	cfg = cfgs.v;
+	ncfg = cfgs.n;
 	if (mode_arg != NULL && parse_mode(mode_arg, &mode) < 0)
 		errx(EXIT_USAGE, "--socket-mode %s: expected octal permissions 0 to 0777, e.g. 0600 or 0660",
 		     mode_arg);
@@ -390,5 +403,6 @@ int cmd_device(int argc, char **argv)
 	vsk_sd_notify("STOPPING=1");
 	print_stats(d);
 	dev_destroy(d);
+	dev_cfgs_free(&cfgs);
 	return 0;
 }

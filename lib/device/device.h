@@ -26,7 +26,6 @@
 #include "virtq.h"
 #include "vsk.h"
 
-#define DEV_MAX_VMS       64
 #define DEV_GROUPS_MAX    256   /* "a+b+c" text */
 #define DEV_TX_BUF_DEFAULT (256u * 1024u) /* our buf_alloc per connection */
 #define DEV_TX_BUF_MIN    4096u
@@ -82,12 +81,22 @@ void dev_cfg_init(struct dev_vm_cfg *c);
  * --vm, --config and the flags give it.  Keys: guest-cid, socket,
  * uds-path, forward-cid, forward-listen (P+Q), groups, tx-buffer-size,
  * queue-size, connect-timeout (ms), map (PORT=ADDR, repeatable), map-only
- * (true/false).  0, or -EINVAL with one line in ERR. */
+ * (true/false), max-conns (vsk's own: connections at once, 0 = 65,536).  0, or -EINVAL with one line in ERR. */
 int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *err, size_t errlen);
 /* Parse "key=value,key=value..." (--vm): dev_cfg_init() and
  * dev_cfg_set() for each item, then dev_cfg_check().  0, or -EINVAL with
  * one line in ERR. */
 int dev_cfg_parse_vm(const char *spec, struct dev_vm_cfg *c, char *err, size_t errlen);
+/* A growing list of VM configs (no fixed number of VMs). */
+struct dev_cfgs {
+	struct dev_vm_cfg *v;
+	int n, cap;
+};
+
+/* A new entry at the end of S, set to the defaults (dev_cfg_init), or
+ * NULL when out of memory. */
+struct dev_vm_cfg *dev_cfgs_add(struct dev_cfgs *s);
+void dev_cfgs_free(struct dev_cfgs *s);
 /* Parse the YAML subset of --config FILE, vhost-device-vsock's layout:
  *     vms:
  *         - guest_cid: 4
@@ -96,10 +105,9 @@ int dev_cfg_parse_vm(const char *spec, struct dev_vm_cfg *c, char *err, size_t e
  *           map:                         (a list, or one PORT=ADDR)
  *             - 5000=tcp:127.0.0.1:80
  * any key dev_cfg_set() knows; '#' comments and blank lines are ignored;
- * values may be quoted.  Appends to C[*N] (capacity MAX).  0, or -errno
- * with "FILE:LINE: what" in ERR. */
-int dev_cfg_parse_file(const char *path, struct dev_vm_cfg *c, int *n, int max, char *err,
-		       size_t errlen);
+ * values may be quoted.  Appends to S.  0, or -errno with "FILE:LINE:
+ * what" in ERR. */
+int dev_cfg_parse_file(const char *path, struct dev_cfgs *s, char *err, size_t errlen);
 /* Check one VM config (CID range, back end, paths, sizes, map) and a set
  * for duplicates; the line in ERR names the VM and the rule. */
 int dev_cfg_check(const struct dev_vm_cfg *c, int n, char *err, size_t errlen);

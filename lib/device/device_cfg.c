@@ -15,7 +15,7 @@
 
 static const char keys_accepted[] =
 	"guest-cid, socket, uds-path, forward-cid, forward-listen, groups, tx-buffer-size, queue-size, "
-	"connect-timeout, map, map-only";
+	"connect-timeout, map, map-only, max-conns";
 
 void dev_cfg_init(struct dev_vm_cfg *c)
 {
@@ -200,6 +200,8 @@ int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *er
 		return add_map(c, val, err, errlen);
 	else if (key_is(key, "map-only"))
 		rc = parse_bool(val, &c->map_only);
+	else if (key_is(key, "max-conns"))
+		rc = num_u32(val, &c->max_conns);
 	else {
 		snprintf(err, errlen, "unknown key '%s' (accepted: %s)", key, keys_accepted);
 		return -EINVAL;
@@ -307,8 +309,10 @@ struct yaml {
 };
 
 /* One line (comment cut, not empty) into C[*N]: 0 or -EINVAL with MSG. */
-static int yaml_line(struct yaml *y, char *line, struct dev_vm_cfg *c, int *n, int max, char *msg, size_t len)
+static int yaml_line(struct yaml *y, char *line, struct dev_cfgs *cs, char *msg, size_t len)
 {
+	struct dev_vm_cfg *c = cs->v;
+	int *n = &cs->n;
 	int ind = (int)strspn(line, " \t");
 	char *s = trim(line), *colon, *val;
 	bool dash = s[0] == '-' && (s[1] == '\0' || isspace((unsigned char)s[1]));
@@ -340,12 +344,11 @@ static int yaml_line(struct yaml *y, char *line, struct dev_vm_cfg *c, int *n, i
 	}
 	y->list_key[0] = '\0';
 	if (dash) {
-		if (*n >= max) {
-			snprintf(msg, len, "too many VMs (at most %d)", max);
-			return -EINVAL;
+		if (dev_cfgs_add(cs) == NULL) {
+			snprintf(msg, len, "out of memory");
+			return -ENOMEM;
 		}
-		dev_cfg_init(&c[*n]);
-		(*n)++;
+		c = cs->v;
 		y->have = true;
 		y->vm_indent = ind;
 		s = trim(s + 1);
@@ -386,12 +389,32 @@ static int yaml_line(struct yaml *y, char *line, struct dev_vm_cfg *c, int *n, i
 	return dev_cfg_set(&c[*n - 1], s, val, msg, len);
 }
 
-int dev_cfg_parse_file(const char *path, struct dev_vm_cfg *c, int *n, int max, char *err,
-		       size_t errlen)
+struct dev_vm_cfg *dev_cfgs_add(struct dev_cfgs *s)
+{
+	if (s->n == s->cap) {
+		int cap = s->cap ? s->cap * 2 : 8;
+		struct dev_vm_cfg *v = realloc(s->v, (size_t)cap * sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		s->v = v;
+		s->cap = cap;
+	}
+	dev_cfg_init(&s->v[s->n]);
+	return &s->v[s->n++];
+}
+
+void dev_cfgs_free(struct dev_cfgs *s)
+{
+	free(s->v);
+	*s = (struct dev_cfgs){ NULL, 0, 0 };
+}
+
+int dev_cfg_parse_file(const char *path, struct dev_cfgs *cs, char *err, size_t errlen)
 {
 	char line[1024], msg[256];
 	struct yaml y = { .vm_indent = -1 };
-	int lineno = 0, first = *n, rc = 0;
+	int lineno = 0, first = cs->n, rc = 0, *n = &cs->n;
 	FILE *f = fopen(path, "re");
 
 	if (f == NULL) {
@@ -408,7 +431,7 @@ int dev_cfg_parse_file(const char *path, struct dev_vm_cfg *c, int *n, int max, 
 		cut_comment(line);
 		if (*trim(line) == '\0' || !strcmp(trim(line), "---"))
 			continue;
-		if (yaml_line(&y, line, c, n, max, msg, sizeof(msg)) < 0)
+		if (yaml_line(&y, line, cs, msg, sizeof(msg)) < 0)
 			goto bad;
 	}
 	fclose(f);
@@ -417,7 +440,7 @@ int dev_cfg_parse_file(const char *path, struct dev_vm_cfg *c, int *n, int max, 
 		return -EINVAL;
 	}
 	for (int i = first; i < *n; i++) {
-		rc = dev_cfg_check(&c[i], 1, msg, sizeof(msg));
+		rc = dev_cfg_check(&cs->v[i], 1, msg, sizeof(msg));
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: VM %d: %s", path, i - first + 1, msg);
 			return rc;

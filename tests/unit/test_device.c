@@ -942,9 +942,10 @@ static void test_cfg_vm_spec(void **state)
 static void test_cfg_yaml(void **state)
 {
 	char path[] = "/tmp/vsk-devcfg.XXXXXX";
-	struct dev_vm_cfg c[4];
+	struct dev_cfgs cs = { NULL, 0, 0 };
+	struct dev_vm_cfg *c;
 	char err[256];
-	int fd = mkstemp(path), n = 0;
+	int fd = mkstemp(path), n;
 	static const char good[] = "# two VMs\nvms:\n  - guest_cid: 4\n    socket: /tmp/v4.sock\n"
 				   "    uds_path: \"/tmp/vm4.vsock\"   # quoted\n    groups: g1+g2\n"
 				   "  - guest_cid: 5\n    socket: '/tmp/v5.sock'\n    uds_path: /tmp/vm5.vsock\n"
@@ -954,8 +955,10 @@ static void test_cfg_yaml(void **state)
 	(void)state;
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, good, sizeof(good) - 1), (ssize_t)sizeof(good) - 1);
-	assert_int_equal(dev_cfg_parse_file(path, c, &n, 4, err, sizeof(err)), 0);
-	assert_int_equal(n, 2);
+	assert_int_equal(dev_cfg_parse_file(path, &cs, err, sizeof(err)), 0);
+	assert_int_equal(cs.n, 2);
+	c = cs.v;
+	n = cs.n;
 	assert_int_equal(c[0].cid, 4);
 	assert_string_equal(c[0].uds, "/tmp/vm4.vsock");
 	assert_string_equal(c[0].groups, "g1+g2");
@@ -966,9 +969,10 @@ static void test_cfg_yaml(void **state)
 	assert_int_equal(dev_cfg_check(c, n, err, sizeof(err)), -EEXIST);
 	assert_int_equal(ftruncate(fd, 0), 0);
 	assert_int_equal(pwrite(fd, bad, sizeof(bad) - 1, 0), (ssize_t)sizeof(bad) - 1);
-	n = 0;
-	assert_int_equal(dev_cfg_parse_file(path, c, &n, 4, err, sizeof(err)), -EINVAL);
+	dev_cfgs_free(&cs);
+	assert_int_equal(dev_cfg_parse_file(path, &cs, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, ":3:"));
+	dev_cfgs_free(&cs);
 	close(fd);
 	unlink(path);
 }

@@ -44,13 +44,18 @@ static void vm_bad(const char *spec, const char *words)
 static int yaml(const char *text, struct dev_vm_cfg *c, int *n, char *err, size_t errlen)
 {
 	char path[] = "/tmp/vsk-devcfg.XXXXXX";
+	struct dev_cfgs cs = { NULL, 0, 0 };
 	int fd = mkstemp(path), rc;
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
-	*n = 0;
-	rc = dev_cfg_parse_file(path, c, n, 8, err, errlen);
+	rc = dev_cfg_parse_file(path, &cs, err, errlen);
+	*n = cs.n;
+	assert_true(cs.n <= 8);
+	for (int i = 0; i < cs.n; i++)
+		c[i] = cs.v[i];
+	dev_cfgs_free(&cs);
 	unlink(path);
 	return rc;
 }
