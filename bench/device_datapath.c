@@ -239,7 +239,7 @@ static struct result run_g2h(struct bench *b, uint32_t len, unsigned pieces, uin
 	t0 = dd_now();
 	tend = t0 + b->tlimit;
 	while (sent < total && !g->reset) {
-		bool posted = false;
+		bool posted = false, reaped;
 
 		dd_tx_reap(g);
 		while (sent < total && g->nfree > 0 && dd_tx_credit(g) >= len) {
@@ -267,9 +267,13 @@ static struct result run_g2h(struct bench *b, uint32_t len, unsigned pieces, uin
 		}
 		if (posted)
 			dev_vm_kick(b->vm, 1);
-		if (dd_rx_reap(g) > 0)
+		reaped = dd_rx_reap(g) > 0;
+		if (reaped)
 			dev_vm_kick(b->vm, 0);
-		spin(b, posted || b->poll ? 0 : 1);
+		/* A guest that just got interrupts (the device's credit updates)
+		 * sends again at once, as Linux's does; it sleeps only when there
+		 * is nothing to act on. */
+		spin(b, posted || reaped || b->poll ? 0 : 1);
 		if (dd_now() > tend)
 			break;
 	}

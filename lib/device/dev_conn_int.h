@@ -18,8 +18,11 @@
 
 #define DEV_MAX_PKT    (64u * 1024u) /* payload per rx packet */
 #define DEV_PUMP_BATCH 16            /* pump rounds per host fd wakeup */
-#define DEV_RX_BYTES   (64u * 1024u) /* host -> guest bytes per readv: what a
-                                      * socket read of its own would take */
+#define DEV_RX_BYTES   (256u * 1024u) /* host -> guest bytes per readv: the
+                                      * guest's whole default window, so one
+                                      * syscall fills what it can take (4 KiB
+                                      * buffers: 0.86x vs 0.83x the socket
+                                      * alone with 64 KiB, A/B 4 runs) */
 
 enum dev_conn_state {
 	CS_HANDSHAKE,       /* host client, reading "CONNECT <port>\n" */
