@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -163,7 +164,7 @@ static int connect_tcp(uint16_t port)
 	return connect_retry(AF_INET, (struct sockaddr *)&in, sizeof(in));
 }
 
-static int listen_tcp(uint16_t *port)
+static int listen_tcp_backlog(uint16_t *port, int backlog)
 {
 	struct sockaddr_in in;
 	socklen_t len = sizeof(in);
@@ -172,10 +173,15 @@ static int listen_tcp(uint16_t *port)
 	assert_true(fd >= 0);
 	in_addr(&in, 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-	assert_int_equal(listen(fd, 64), 0);
+	assert_int_equal(listen(fd, backlog), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&in, &len), 0);
 	*port = ntohs(in.sin_port);
 	return fd;
+}
+
+static int listen_tcp(uint16_t *port)
+{
+	return listen_tcp_backlog(port, 64);
 }
 
 static int listen_unix(const char *path)
@@ -365,6 +371,24 @@ static void test_proxy_half_close(void **state)
 	free(data);
 }
 
+/* PATH holds NEEDLE at least N times (in its first 64 KiB). */
+static bool file_contains_n(const char *path, const char *needle, int n)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t len;
+	int found = 0;
+
+	if (f == NULL)
+		return false;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	for (char *p = buf; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		found++;
+	return found >= n;
+}
+
 static bool file_contains(const char *path, const char *needle)
 {
 	char buf[4096];
@@ -402,6 +426,125 @@ static void test_proxy_target_down(void **state)
 	stop(pid);
 	assert_true(file_contains(errf, "connect unix:"));
 	assert_true(file_contains(errf, "nobody.sock"));
+}
+
+/* Connect to PORT directly, without waiting, until a connect hangs (the
+ * listener's accept queue is full); the sockets go to HOLD.  Their count. */
+static int fill_tcp_queue(uint16_t port, int *hold, int max)
+{
+	struct sockaddr_in in;
+	int n = 0;
+
+	in_addr(&in, port);
+	while (n < max) {
+		struct pollfd pfd;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&in, sizeof(in)) < 0)
+			assert_int_equal(errno, EINPROGRESS);
+		hold[n++] = fd;
+		pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+		if (poll(&pfd, 1, 200) == 0)
+			return n;
+	}
+	fail_msg("the accept queue of port %u never filled", port);
+	return n;
+}
+
+/* Issue 12's stall: the target stops accepting (its queue is full) while
+ * connections through the proxy are streaming, and new clients arrive
+ * whose target connects hang.  The established ones must go on moving
+ * data while those connects are pending (the new clients are still open
+ * afterwards: their dials had not even timed out).  About 1 s. */
+static void test_proxy_target_stall(void **state)
+{
+	enum { EST = 2, NEW = 4, SIZE = 4 * 1024 * 1024 };
+	struct server srv = { .kind = SERVE_ECHO, .nconn = EST };
+	struct hs_flow fl[EST];
+	char psock[PATH_MAX], listen_arg[PATH_MAX + 8], target[64], errf[PATH_MAX], c;
+	int est[EST], fresh[NEW], hold[64], nhold;
+	pthread_t th;
+	uint16_t port;
+	pid_t pid;
+
+	SKIP_WITHOUT_VSK();
+	srv.lfd = listen_tcp_backlog(&port, 1);
+	assert_int_equal(pthread_create(&th, NULL, server_thread, &srv), 0);
+	path_in_dir(psock, sizeof(psock), "stall.sock");
+	path_in_dir(errf, sizeof(errf), "stall.err");
+	snprintf(listen_arg, sizeof(listen_arg), "unix:%s", psock);
+	snprintf(target, sizeof(target), "tcp:127.0.0.1:%u", port);
+	/* A deadline far beyond the test: dials end only by its end. */
+	pid = spawn_vsk((const char *[]){ "proxy", "--timeout", "60000", listen_arg, target, NULL },
+			-1, -1, errf);
+	for (int i = 0; i < EST; i++) {
+		/* Established: a byte went round through the target. */
+		est[i] = connect_unix(psock);
+		write_all(est[i], "x", 1);
+		assert_true(hs_wait_readable(est[i], 10000));
+		assert_int_equal(read(est[i], &c, 1), 1);
+	}
+	pthread_join(th, NULL); /* the target accepts nobody from now on */
+	nhold = fill_tcp_queue(port, hold, 64);
+	for (int i = 0; i < NEW; i++)
+		fresh[i] = connect_unix(psock);
+	usleep(100000); /* the proxy has accepted them and is dialing */
+	for (int i = 0; i < EST; i++)
+		hs_flow_init(&fl[i], est[i], est[i], SIZE, 50 + (uint64_t)i);
+	/* The old proxy spent the whole --timeout in each new client's
+	 * connect before serving anyone again: this would time out. */
+	assert_int_equal(hs_drive(fl, EST, 20000), 0);
+	for (int i = 0; i < EST; i++) {
+		assert_int_equal(fl[i].err, 0);
+		assert_int_equal(fl[i].got, SIZE);
+		assert_int_equal(fl[i].crc_got, fl[i].crc_sent);
+	}
+	/* Still pending: nothing came back to the new clients, not even EOF. */
+	for (int i = 0; i < NEW; i++)
+		assert_int_equal(hs_wait_readable(fresh[i], 0), 0);
+	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	stop(pid);
+	for (int i = 0; i < EST; i++)
+		close(est[i]);
+	for (int i = 0; i < NEW; i++)
+		close(fresh[i]);
+	for (int i = 0; i < nhold; i++)
+		close(hold[i]);
+	close(srv.lfd);
+}
+
+/* A dial that times out: that client is reset (TCP) and the error logged
+ * with its explanation; the proxy serves on.  About 0.5 s. */
+static void test_proxy_dial_timeout(void **state)
+{
+	char target[64], listen_arg[64], errf[PATH_MAX], buf[8];
+	int hold[64], nhold, lfd, fd;
+	uint16_t port, lport = free_port();
+	pid_t pid;
+
+	SKIP_WITHOUT_VSK();
+	lfd = listen_tcp_backlog(&port, 1);
+	nhold = fill_tcp_queue(port, hold, 64);
+	path_in_dir(errf, sizeof(errf), "dialto.err");
+	snprintf(listen_arg, sizeof(listen_arg), "tcp:127.0.0.1:%u", lport);
+	snprintf(target, sizeof(target), "tcp:127.0.0.1:%u", port);
+	pid = spawn_vsk((const char *[]){ "proxy", "--timeout", "300", listen_arg, target, NULL },
+			-1, -1, errf);
+	for (int i = 0; i < 2; i++) {
+		fd = connect_tcp(lport);
+		/* A reset, not a clean end: the client was not served. */
+		assert_int_equal(hs_read_all(fd, buf, sizeof(buf), 10000), -ECONNRESET);
+		close(fd);
+	}
+	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	stop(pid);
+	assert_true(file_contains(errf, "connect tcp:127.0.0.1:"));
+	assert_true(file_contains(errf, "ETIMEDOUT"));
+	assert_true(file_contains(errf, "closed)"));
+	for (int i = 0; i < nhold; i++)
+		close(hold[i]);
+	close(lfd);
 }
 
 /* listen --once -o FILE gets exactly what connect read from stdin. */
@@ -449,6 +592,60 @@ static void test_listen_once_output(void **state)
 	close(fd);
 	free(data);
 	free(back);
+}
+
+/* listen's stdout is a pipe nobody reads for a while: the loop goes on
+ * accepting (-v names each client as it is accepted), and once the pipe
+ * is read everything arrives, each client's chunks whole.  About 0.5 s. */
+static void test_listen_slow_stdout(void **state)
+{
+	enum { N = 3, SIZE = 100000 }; /* each fits in its socket buffer */
+	char sock[PATH_MAX], addr[PATH_MAX + 8], errl[PATH_MAX];
+	unsigned char *data = malloc(SIZE), *got = malloc(N * SIZE + 1);
+	int out[2], fds[N];
+	uint64_t st = 3;
+	long total = 0, n;
+	pid_t lp;
+
+	SKIP_WITHOUT_VSK();
+	assert_non_null(data);
+	assert_non_null(got);
+	hs_fill(&st, data, SIZE);
+	path_in_dir(sock, sizeof(sock), "slow.sock");
+	path_in_dir(errl, sizeof(errl), "slow.err");
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	lp = spawn_vsk((const char *[]){ "listen", "-v", addr, NULL }, -1, out[1], errl);
+	close(out[1]);
+	/* The first client fills the pipe and more; the others come once the
+	 * listener is left with output it cannot write. */
+	for (int i = 0; i < N; i++) {
+		fds[i] = connect_unix(sock);
+		write_all(fds[i], (const char *)data, SIZE);
+		shutdown(fds[i], SHUT_WR);
+		if (i == 0)
+			usleep(200000);
+	}
+	/* All accepted (and their ends seen) while nothing read the pipe. */
+	for (int i = 0; i < 500 && !file_contains_n(errl, "vsk: connection from", N); i++)
+		usleep(10000);
+	assert_true(file_contains_n(errl, "vsk: connection from", N));
+	hs_nonblock(out[0]);
+	while (total < (long)N * SIZE && hs_wait_readable(out[0], 10000)) {
+		n = read(out[0], got + total, (size_t)(N * SIZE + 1 - total));
+		if (n > 0)
+			total += n;
+		else if (n == 0)
+			break;
+	}
+	assert_int_equal(total, (long)N * SIZE);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_int_equal(waitpid(lp, NULL, WNOHANG), 0);
+	stop(lp);
+	close(out[0]);
+	free(data);
+	free(got);
 }
 
 /* listen --echo with connect: stdin comes back on stdout, then both exit
@@ -535,7 +732,10 @@ int main(void)
 		cmocka_unit_test(test_proxy_unix_to_tcp),
 		cmocka_unit_test(test_proxy_half_close),
 		cmocka_unit_test(test_proxy_target_down),
+		cmocka_unit_test(test_proxy_target_stall),
+		cmocka_unit_test(test_proxy_dial_timeout),
 		cmocka_unit_test(test_listen_once_output),
+		cmocka_unit_test(test_listen_slow_stdout),
 		cmocka_unit_test(test_listen_echo_connect),
 		cmocka_unit_test(test_listen_exec),
 		cmocka_unit_test(test_exit_codes),
