@@ -28,6 +28,9 @@
 
 static char vsk_bin[PATH_MAX];
 static char dir[] = "/tmp/vsk-proxy-test-XXXXXX";
+/* Every vsk started, so that a failed test leaves none running. */
+static pid_t spawned[64];
+static int nspawned;
 
 static bool find_vsk(void)
 {
@@ -44,6 +47,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	char cmd[PATH_MAX + 16];
+
+	/* Only children never reaped: their pids cannot have been reused. */
+	for (int i = 0; i < nspawned; i++)
+		if (spawned[i] > 0 && kill(spawned[i], SIGKILL) == 0)
+			waitpid(spawned[i], NULL, 0);
+	nspawned = 0;
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : -1;
@@ -84,7 +93,27 @@ static pid_t spawn_vsk(const char *const *args, int in, int out, const char *err
 		execv(vsk_bin, (char *const *)argv);
 		_exit(127);
 	}
+	if (nspawned < (int)(sizeof(spawned) / sizeof(spawned[0])))
+		spawned[nspawned++] = pid;
 	return pid;
+}
+
+/* PID was reaped: never to be signalled again. */
+static void forget(pid_t pid)
+{
+	for (int i = 0; i < nspawned; i++)
+		if (spawned[i] == pid)
+			spawned[i] = 0;
+}
+
+/* PID (a spawned vsk) has not exited; reaps it if it has. */
+static bool running(pid_t pid)
+{
+	pid_t r = waitpid(pid, NULL, WNOHANG);
+
+	if (r == pid)
+		forget(pid);
+	return r == 0;
 }
 
 /* Wait for PID to exit within TIMEOUT_MS; returns its exit status, or -1
@@ -95,12 +124,15 @@ static int wait_exit(pid_t pid, int timeout_ms)
 
 	for (int waited = 0; waited < timeout_ms; waited += 10) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
+		if (r == pid) {
+			forget(pid);
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
 		usleep(10000);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
+	forget(pid);
 	return -1;
 }
 
@@ -110,6 +142,7 @@ static void stop(pid_t pid)
 
 	kill(pid, SIGTERM);
 	waitpid(pid, &st, 0);
+	forget(pid);
 }
 
 static socklen_t un_addr(struct sockaddr_un *un, const char *path)
@@ -323,7 +356,7 @@ static void test_proxy_unix_to_tcp(void **state)
 		close(fl[i].wfd);
 	}
 	/* Still serving after all that. */
-	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	assert_true(running(pid));
 	stop(pid);
 	pthread_join(th, NULL);
 	close(srv.lfd);
@@ -422,7 +455,7 @@ static void test_proxy_target_down(void **state)
 		assert_int_equal(hs_read_all(fd, buf, sizeof(buf), 5000), 0);
 		close(fd);
 	}
-	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	assert_true(running(pid));
 	stop(pid);
 	assert_true(file_contains(errf, "connect unix:"));
 	assert_true(file_contains(errf, "nobody.sock"));
@@ -503,7 +536,7 @@ static void test_proxy_target_stall(void **state)
 	/* Still pending: nothing came back to the new clients, not even EOF. */
 	for (int i = 0; i < NEW; i++)
 		assert_int_equal(hs_wait_readable(fresh[i], 0), 0);
-	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	assert_true(running(pid));
 	stop(pid);
 	for (int i = 0; i < EST; i++)
 		close(est[i]);
@@ -537,7 +570,7 @@ static void test_proxy_dial_timeout(void **state)
 		assert_int_equal(hs_read_all(fd, buf, sizeof(buf), 10000), -ECONNRESET);
 		close(fd);
 	}
-	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	assert_true(running(pid));
 	stop(pid);
 	assert_true(file_contains(errf, "connect tcp:127.0.0.1:"));
 	assert_true(file_contains(errf, "ETIMEDOUT"));
@@ -641,7 +674,7 @@ static void test_listen_slow_stdout(void **state)
 	assert_int_equal(total, (long)N * SIZE);
 	for (int i = 0; i < N; i++)
 		close(fds[i]);
-	assert_int_equal(waitpid(lp, NULL, WNOHANG), 0);
+	assert_true(running(lp));
 	stop(lp);
 	close(out[0]);
 	free(data);
@@ -678,7 +711,7 @@ static void test_listen_echo_connect(void **state)
 	assert_int_equal(wait_exit(cp, 10000), 0);
 	close(out[0]);
 	/* The echo server outlives its clients. */
-	assert_int_equal(waitpid(lp, NULL, WNOHANG), 0);
+	assert_true(running(lp));
 	stop(lp);
 }
 
