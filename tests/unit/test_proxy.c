@@ -422,6 +422,19 @@ static bool file_contains_n(const char *path, const char *needle, int n)
 	return found >= n;
 }
 
+static bool file_contains(const char *path, const char *needle);
+
+/* A log line written right after the close the test saw: wait for it. */
+static bool file_gets(const char *path, const char *needle, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		if (file_contains(path, needle))
+			return true;
+		usleep(10000);
+	}
+	return file_contains(path, needle);
+}
+
 static bool file_contains(const char *path, const char *needle)
 {
 	char buf[4096];
@@ -456,9 +469,9 @@ static void test_proxy_target_down(void **state)
 		close(fd);
 	}
 	assert_true(running(pid));
+	assert_true(file_gets(errf, "nobody.sock", 5000));
 	stop(pid);
 	assert_true(file_contains(errf, "connect unix:"));
-	assert_true(file_contains(errf, "nobody.sock"));
 }
 
 /* Connect to PORT directly, without waiting, until a connect hangs (the
@@ -571,13 +584,98 @@ static void test_proxy_dial_timeout(void **state)
 		close(fd);
 	}
 	assert_true(running(pid));
+	assert_true(file_gets(errf, "ETIMEDOUT", 5000));
 	stop(pid);
 	assert_true(file_contains(errf, "connect tcp:127.0.0.1:"));
-	assert_true(file_contains(errf, "ETIMEDOUT"));
 	assert_true(file_contains(errf, "closed)"));
 	for (int i = 0; i < nhold; i++)
 		close(hold[i]);
 	close(lfd);
+}
+
+/* A fake `vsk device` host socket: the first client's CONNECT is never
+ * answered, the next ones get "OK" and an echo. */
+struct fake_device {
+	int lfd;
+	int hung;           /* the connection left unanswered, -1 until then */
+	char line[2][32];
+};
+
+static void *fake_device_main(void *arg)
+{
+	struct fake_device *fd = arg;
+
+	for (int i = 0; i < 2; i++) {
+		int c = accept4(fd->lfd, NULL, NULL, SOCK_CLOEXEC);
+		char buf[4096];
+		size_t n = 0;
+		ssize_t r;
+
+		if (c < 0)
+			return NULL;
+		/* The line, byte by byte: what follows it is the stream's. */
+		while (n < sizeof(fd->line[i]) - 1 && read(c, fd->line[i] + n, 1) == 1 && fd->line[i][n] != '\n')
+			n++;
+		fd->line[i][n] = '\0';
+		if (i == 0) {
+			fd->hung = c;
+			continue;
+		}
+		write_all(c, "OK 1077\n", 8);
+		while ((r = read(c, buf, sizeof(buf))) > 0)
+			write_all(c, buf, (size_t)r);
+		close(c);
+	}
+	return NULL;
+}
+
+/* Toward a hybrid: target the handshake runs in the loop too: a device
+ * that never answers one client's CONNECT delays nobody else, and that
+ * client is closed at the deadline with the handshake's explanation.
+ * About 1 s. */
+static void test_proxy_hybrid_target(void **state)
+{
+	struct fake_device dev = { .hung = -1 };
+	char dsock[PATH_MAX], psock[PATH_MAX], listen_arg[PATH_MAX + 8], target[PATH_MAX + 16],
+		errf[PATH_MAX], buf[64];
+	pthread_t th;
+	int hung, c;
+	pid_t pid;
+
+	SKIP_WITHOUT_VSK();
+	path_in_dir(dsock, sizeof(dsock), "dev.sock");
+	path_in_dir(psock, sizeof(psock), "hp.sock");
+	path_in_dir(errf, sizeof(errf), "hybrid.err");
+	dev.lfd = listen_unix(dsock);
+	assert_int_equal(pthread_create(&th, NULL, fake_device_main, &dev), 0);
+	snprintf(listen_arg, sizeof(listen_arg), "unix:%s", psock);
+	snprintf(target, sizeof(target), "hybrid:%s:5000", dsock);
+	pid = spawn_vsk((const char *[]){ "proxy", "--timeout", "1500", listen_arg, target, NULL },
+			-1, -1, errf);
+	hung = connect_unix(psock);
+	for (int i = 0; i < 500 && dev.hung < 0; i++)
+		usleep(10000);
+	assert_true(dev.hung >= 0);
+	/* The second client is served while the first one's handshake hangs. */
+	c = connect_unix(psock);
+	write_all(c, "ping", 4);
+	assert_int_equal(shutdown(c, SHUT_WR), 0);
+	assert_int_equal(hs_read_all(c, buf, sizeof(buf), 5000), 4);
+	assert_memory_equal(buf, "ping", 4);
+	close(c);
+	assert_int_equal(hs_wait_readable(hung, 0), 0); /* still waiting */
+	/* At the deadline it is closed. */
+	assert_true(hs_read_all(hung, buf, sizeof(buf), 10000) <= 0);
+	close(hung);
+	pthread_join(th, NULL);
+	assert_string_equal(dev.line[0], "CONNECT 5000");
+	assert_string_equal(dev.line[1], "CONNECT 5000");
+	assert_true(running(pid));
+	assert_true(file_gets(errf, "handshake hybrid:", 5000));
+	stop(pid);
+	assert_true(file_contains(errf, "no reply to 'CONNECT 5000' within the timeout"));
+	close(dev.hung);
+	close(dev.lfd);
 }
 
 /* listen --once -o FILE gets exactly what connect read from stdin. */
@@ -767,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_proxy_target_down),
 		cmocka_unit_test(test_proxy_target_stall),
 		cmocka_unit_test(test_proxy_dial_timeout),
+		cmocka_unit_test(test_proxy_hybrid_target),
 		cmocka_unit_test(test_listen_once_output),
 		cmocka_unit_test(test_listen_slow_stdout),
 		cmocka_unit_test(test_listen_echo_connect),
