@@ -36,10 +36,14 @@
  * its own; its events and timers are served by the same loop, so a target
  * that hangs delays none but its own client.
  *
+ * Timers (relay_after()) and watches on the caller's fds run in the same
+ * loop; epoll_wait() sleeps no longer than the first timer allows.
+ *
  * The relay owns the fds it is given and closes each once.  Non-socket fds,
- * and sockets that splice, are switched to O_NONBLOCK and given back their
- * flags before close.  Writes to a pipe, and splice() into a socket, can
- * raise SIGPIPE: callers ignore it.
+ * and sockets that splice, are switched to O_NONBLOCK, a vsock SEQPACKET
+ * destination to blocking (its reads use MSG_DONTWAIT), and each is given
+ * back its flags before close.  Writes to a pipe, and splice() into a
+ * socket, can raise SIGPIPE: callers ignore it.
  */
 #ifndef VSK_RELAY_H
 #define VSK_RELAY_H
