@@ -101,7 +101,8 @@ int vsk_listen(const struct vsk_addr *a, const struct vsk_opts *o);
 /* Connect to A; for hybrid also performs the CONNECT handshake; tcp tries
  * each address of the name in turn, all within O->timeout_ms.  Returns a
  * connected fd or -errno.  On failure *OP (if given) names the step that
- * failed ("socket", "bind", "connect", "handshake") for vsk_explain(). */
+ * failed ("resolve", "socket", "bind", "connect", "handshake") for
+ * vsk_explain(). */
 int vsk_connect(const struct vsk_addr *a, const struct vsk_opts *o, const char **op);
 /* accept4() with EINTR retried; the peer address is formatted into PEER. */
 int vsk_accept(int lfd, char *peer, size_t peerlen, int flags);
