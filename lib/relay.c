@@ -144,6 +144,9 @@ static void dispatch(struct relay *r, void *ptr, uint32_t events)
 			w->fn(w->ctx, w->fd);
 	} else if (kind == REC_DIAL) {
 		relay_dial_event(ptr, events);
+	} else if (kind == REC_DIAL_CLIENT) {
+		relay_dial_client_event((struct relay_dialing *)((char *)ptr -
+			offsetof(struct relay_dialing, client_kind)), events);
 	} else if (kind == REC_SEQ) {
 		struct relay_pair *p;
 

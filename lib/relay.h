@@ -107,7 +107,9 @@ void relay_free(struct relay *r);
 int relay_add(struct relay *r, const struct relay_end *a, const struct relay_end *b, void *udata);
 /* A pair whose B side is a connection to T, dialed without waiting
  * (dial.h): A's fds are the relay's from now on, and nothing is read from
- * A until B is connected (RELAY_UP).  TIMEOUT_MS > 0 bounds the dial (the
+ * A until B is connected (RELAY_UP); if A hangs up meanwhile (EPOLLHUP or
+ * EPOLLERR; a half-close is a client waiting for its answer), the dial is
+ * given up and the pair ends with ECONNRESET on side 'a'.  TIMEOUT_MS > 0 bounds the dial (the
  * connect and a hybrid handshake).  A dial that fails ends the pair like
  * an error does: A's fds closed with a reset, RELAY_DONE with the error,
  * side 'b' and the dial's step as OP.  T must outlive the call only.

@@ -2,9 +2,11 @@
  * the dial itself in dial.c).  The dial's socket is in the epoll set
  * (level-triggered, for the events the dial asks for) with a pointer to
  * the record; a deadline timer bounds the whole dial and a retry timer
- * serves a Unix listener that was full.  Once connected, the record
- * becomes an ordinary pair under the same id; a failure is reported as the
- * pair's end.  Records are freed after the round, like pairs, since an
+ * serves a Unix listener that was full.  A's read fd is watched too, for
+ * a client that hangs up before its target answers (EPOLLHUP or EPOLLERR:
+ * gone both ways; a mere half-close is a client waiting for its answer).
+ * Once connected, the record becomes an ordinary pair under the same id;
+ * a failure is reported as the pair's end.  Records are freed after the round, like pairs, since an
  * event of the round may still point at one.
  */
 #include <errno.h>
@@ -48,6 +50,9 @@ static void retire(struct relay_dialing *g)
 	struct relay *r = g->r;
 
 	unpoll(g);
+	if (g->client_polled)
+		epoll_ctl(r->epfd, EPOLL_CTL_DEL, g->a.rd, NULL);
+	g->client_polled = false;
 	relay_timer_disarm(r, &g->deadline);
 	relay_timer_disarm(r, &g->retry);
 	relay_timer_disarm(r, &g->fail_now);
@@ -147,6 +152,36 @@ void relay_dial_event(struct relay_dialing *g, uint32_t events)
 	dial_result(g, dial_step(&g->d, events));
 }
 
+void relay_dial_client_event(struct relay_dialing *g, uint32_t events)
+{
+	struct relay_info info = { .id = g->id, .udata = g->udata, .side = 'a', .op = "read" };
+	struct relay *r = g->r;
+
+	if (g->dead || !(events & (EPOLLHUP | EPOLLERR)))
+		return;
+	/* The client left: nobody to connect for.  Its fds and the dial go;
+	 * no reset is owed to a peer that is gone. */
+	dial_cancel(&g->d);
+	relay_close_end(&g->a, false);
+	retire(g);
+	r->npairs--;
+	info.err = ECONNRESET;
+	relay_report(r, RELAY_DONE, &info);
+}
+
+/* Watch A's read fd for a hang-up while the dial runs (not all fds can be
+ * watched: a regular file cannot, and needs no watching). */
+static void watch_client(struct relay_dialing *g)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = &g->client_kind };
+
+	/* Nothing asked for: EPOLLHUP and EPOLLERR are reported anyway.  No
+	 * EPOLLIN (the data waits in the socket until the pair runs), no
+	 * EPOLLRDHUP (level-triggered, a half-close would fire forever). */
+	if (epoll_ctl(g->r->epfd, EPOLL_CTL_ADD, g->a.rd, &ev) == 0)
+		g->client_polled = true;
+}
+
 static void on_deadline(void *ctx)
 {
 	struct relay_dialing *g = ctx;
@@ -183,6 +218,7 @@ int relay_add_dial(struct relay *r, const struct relay_end *a, const struct dial
 		return g == NULL ? -ENOMEM : -EINVAL;
 	}
 	g->kind = REC_DIAL;
+	g->client_kind = REC_DIAL_CLIENT;
 	g->r = r;
 	g->a = *a;
 	g->polled = -1;
@@ -204,6 +240,7 @@ int relay_add_dial(struct relay *r, const struct relay_end *a, const struct dial
 		fail_later(g, rc);
 		return g->id;
 	}
+	watch_client(g);
 	/* Connected at once (a Unix listener with room): finished from the
 	 * loop too, so RELAY_UP never comes from inside this call. */
 	if (rc == 0)

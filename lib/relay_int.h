@@ -31,7 +31,7 @@
 #define ROLE_WR 2u
 
 /* First member of every record the epoll set points at. */
-enum rec_kind { REC_FD = 1, REC_WATCH, REC_DIAL, REC_SEQ };
+enum rec_kind { REC_FD = 1, REC_WATCH, REC_DIAL, REC_DIAL_CLIENT, REC_SEQ };
 
 struct relay_pair;
 struct relay_seq;
@@ -100,13 +100,15 @@ struct relay_pair {
 
 /* A pair whose B side is a dial under way (relay_dial.c). */
 struct relay_dialing {
-	enum rec_kind kind;             /* REC_DIAL */
+	enum rec_kind kind;             /* REC_DIAL: the dial's socket */
+	enum rec_kind client_kind;      /* REC_DIAL_CLIENT: A's read fd, for a hang-up */
 	struct relay *r;
 	struct relay_dialing *prev, *next; /* r->dialing, then r->dial_dead */
 	struct relay_end a;
 	struct dial d;
 	struct relay_timer deadline, retry, fail_now;
 	int polled;                     /* the fd registered in epoll, -1: none */
+	bool client_polled;             /* A's read fd is in the epoll set */
 	uint32_t polled_ev;
 	int err;                        /* a failure waiting to be reported */
 	int id;
@@ -166,8 +168,9 @@ void relay_timer_run(struct relay *r);
 void relay_timer_free_all(struct relay *r);
 int64_t relay_now_ms(void);
 
-/* relay_dial.c */
+/* relay_dial.c: an event on the dial's socket, or on A's read fd. */
 void relay_dial_event(struct relay_dialing *g, uint32_t events);
+void relay_dial_client_event(struct relay_dialing *g, uint32_t events);
 void relay_dial_reap(struct relay *r);
 void relay_dial_free_all(struct relay *r);
 

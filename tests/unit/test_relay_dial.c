@@ -158,6 +158,71 @@ static void test_dial_fails(void **state)
 	close(lfd);
 }
 
+/* A client that hangs up while its target does not answer gives its dial
+ * up at once; one that only half-closes (it waits for the answer) keeps
+ * it, and gets its answer once the target takes it. */
+static void test_dial_client_leaves(void **state)
+{
+	struct runner rn;
+	struct dial_target t;
+	struct relay_end a;
+	char path[128], buf[16];
+	int gone[2], half[2], lfd, hold[8], n = 0, c;
+
+	snprintf(path, sizeof(path), "%s/leave.sock", dir);
+	lfd = unix_listener(path, 1);
+	target(&t, path);
+	for (;;) {
+		struct dial d;
+
+		if (dial_start(&d, &t) != 0) {
+			dial_cancel(&d);
+			break;
+		}
+		assert_true(n < 8);
+		hold[n++] = dial_take(&d);
+	}
+	runner_init(&rn);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gone), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, half), 0);
+	a = sock_end(gone[1]);
+	assert_true(relay_add_dial(rn.r, &a, &t, 0, (void *)1) >= 0);
+	a = sock_end(half[1]);
+	assert_true(relay_add_dial(rn.r, &a, &t, 0, (void *)2) >= 0);
+	runner_start(&rn);
+	assert_int_equal(write(half[0], "ask", 3), 3);
+	assert_int_equal(shutdown(half[0], SHUT_WR), 0);
+	close(gone[0]);
+	/* The one gone ends soon (its dial had no deadline at all). */
+	for (int i = 0; i < 500 && rn.ev.ndone < 1; i++)
+		usleep(10000);
+	assert_int_equal(rn.ev.ndone, 1);
+	assert_ptr_equal(rn.ev.done[0].udata, (void *)1);
+	assert_int_equal(rn.ev.done[0].err, ECONNRESET);
+	assert_int_equal(rn.ev.done[0].side, 'a');
+	/* Room for the other: accept the queue until its connection comes. */
+	for (int i = 0; i < n; i++) {
+		c = accept(lfd, NULL, NULL);
+		assert_true(c >= 0);
+		close(c);
+		close(hold[i]);
+	}
+	c = accept(lfd, NULL, NULL);
+	assert_true(c >= 0);
+	assert_int_equal(hs_read_all(c, buf, sizeof(buf), 5000), 3);
+	assert_memory_equal(buf, "ask", 3);
+	assert_int_equal(write(c, "answer", 6), 6);
+	close(c);
+	assert_int_equal(hs_read_all(half[0], buf, sizeof(buf), 5000), 6);
+	assert_memory_equal(buf, "answer", 6);
+	runner_finish(&rn);
+	assert_int_equal(rn.ev.ndone, 2);
+	assert_int_equal(rn.ev.done[1].err, 0);
+	dial_target_free(&t);
+	close(half[0]);
+	close(lfd);
+}
+
 /* The stall of issue 12 at the relay's level: a dial that cannot finish
  * (its target's queue is full, no deadline) while an established pair
  * moves all its data; the dial gets through only once the test makes
@@ -426,6 +491,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dial_flows),
 		cmocka_unit_test(test_dial_fails),
+		cmocka_unit_test(test_dial_client_leaves),
 		cmocka_unit_test(test_pending_dial_blocks_nobody),
 		cmocka_unit_test(test_timers),
 		cmocka_unit_test(test_sink_eagain),
