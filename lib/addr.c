@@ -8,6 +8,9 @@
  *   unix:PATH           (unix:@NAME for the abstract namespace)
  *   tcp:HOST:PORT       HOST may be [v6addr]; empty HOST = wildcard/loopback
  *   -                   stdin/stdout
+ *
+ * and the abstract Unix names `vsk device` gives its guest connections
+ * (vsk_hybrid_peer_name/_parse), which read back as CID:PORT.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -270,6 +273,57 @@ const char *vsk_addr_format(const struct vsk_addr *a, char *buf, size_t len)
 int vsk_addr_socktype(const struct vsk_addr *a)
 {
 	return a->kind == VSK_ADDR_VSOCK_SEQ || a->kind == VSK_ADDR_HYBRID_SEQ ? SOCK_SEQPACKET : SOCK_STREAM;
+}
+
+/* `vsk device` binds the Unix socket it connects to "<uds>_<port>" to an
+ * abstract name that carries the guest endpoint, so a host listener can
+ * name the caller as a vsock address.  The name is an address format, so
+ * it lives here with the others; the CONNECT/OK handshake (hybrid.c) is a
+ * protocol on top of sockets and uses this module, never the reverse. */
+/* Abstract name "\0vsk-hybrid:<nonce>:<cid>:<port>". */
+static const char peer_prefix[] = "vsk-hybrid:";
+
+socklen_t vsk_hybrid_peer_name(struct sockaddr_un *sun, uint32_t cid, uint32_t port, uint64_t nonce)
+{
+	int n;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1, "%s%" PRIx64 ":%" PRIu32 ":%" PRIu32,
+		     peer_prefix, nonce, cid, port);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+int vsk_hybrid_peer_parse(const struct sockaddr *sa, socklen_t len, uint32_t *cid, uint32_t *port)
+{
+	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+	size_t off = offsetof(struct sockaddr_un, sun_path), n, pl = sizeof(peer_prefix) - 1;
+	char name[sizeof(un->sun_path)];
+	char *p, *end;
+	unsigned long long c, pt;
+
+	if (sa == NULL || sa->sa_family != AF_UNIX || (size_t)len <= off + 1 + pl ||
+	    (size_t)len > sizeof(*un) || un->sun_path[0] != '\0')
+		return -EINVAL;
+	n = (size_t)len - off - 1;
+	memcpy(name, un->sun_path + 1, n);
+	name[n] = '\0';
+	if (strncmp(name, peer_prefix, pl) != 0)
+		return -EINVAL;
+	p = strchr(name + pl, ':');
+	if (p == NULL)
+		return -EINVAL;
+	errno = 0;
+	c = strtoull(p + 1, &end, 10);
+	if (end == p + 1 || *end != ':' || c > UINT32_MAX)
+		return -EINVAL;
+	p = end + 1;
+	pt = strtoull(p, &end, 10);
+	if (end == p || *end != '\0' || pt > UINT32_MAX || errno != 0)
+		return -EINVAL;
+	*cid = (uint32_t)c;
+	*port = (uint32_t)pt;
+	return 0;
 }
 
 const char *vsk_sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)

@@ -232,7 +232,11 @@ static void explain_path(struct out *o, int err, const char *op, const struct vs
 		    a->port, path);
 		return;
 	case ETIMEDOUT:
-		put(o, "no reply to 'CONNECT %" PRIu32 "' within the timeout", a->port);
+		if (hybrid && !strcmp(op, "handshake"))
+			put(o, "no reply to 'CONNECT %" PRIu32 "' within the timeout", a->port);
+		else
+			put(o, "%s took no connection within the timeout (its listen queue is full: the server is not accepting)",
+			    path);
 		return;
 	case ENAMETOOLONG:
 		put(o, "socket path too long (a Unix socket path holds at most 107 bytes)");
@@ -257,6 +261,10 @@ static void explain_tcp(struct out *o, int err, const char *op, const struct vsk
 		return;
 	case ENOENT:
 		put(o, "cannot resolve host '%s'", a->host);
+		return;
+	case ETIMEDOUT:
+		put(o, "no answer from %s port %s within the connect timeout (the host is down, packets are dropped, or its listen queue is full)",
+		    a->host[0] ? a->host : "localhost", a->service);
 		return;
 	default:
 		put(o, "%s", strerror(err));

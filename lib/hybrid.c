@@ -4,8 +4,11 @@
  *   server -> "OK <port>\n"          then the raw stream
  *   (server closes the socket when nobody listens on that guest port)
  *
- * Lines are read one byte at a time so that not a byte of the stream that
- * follows the handshake is consumed here.
+ * A line is read without taking a byte of the stream that follows it: the
+ * socket is peeked, and only the bytes up to the newline are consumed.
+ * The steps never wait (hybrid.h), so an event loop can run a handshake
+ * per connection; the vsk_hybrid_* calls are those steps with poll() and a
+ * deadline around them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "hybrid.h"
 #include "vsk.h"
 
 static int64_t now_ms(void)
@@ -29,77 +33,136 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+/* Wait for EVENTS on FD until DEADLINE (0: none).  0 when ready, -ETIMEDOUT,
+ * or -errno of poll(). */
+static int wait_fd(int fd, short events, int64_t deadline)
 {
-	while (len > 0) {
-		/* MSG_NOSIGNAL: a client that left must not SIGPIPE the caller. */
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	for (;;) {
+		int64_t left = deadline > 0 ? deadline - now_ms() : -1;
+		int pr;
+
+		if (deadline > 0 && left <= 0)
+			return -ETIMEDOUT;
+		pr = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (pr > 0)
+			return 0;
+		if (pr == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int hybrid_send_step(int fd, const char *buf, size_t len, size_t *off)
+{
+	while (*off < len) {
+		/* MSG_NOSIGNAL: a peer that left must not SIGPIPE the caller. */
+		ssize_t n = send(fd, buf + *off, len - *off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
 		if (n < 0 && errno == ENOTSOCK)
-			n = write(fd, p, len);
+			n = write(fd, buf + *off, len - *off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-				poll(&pfd, 1, 1000);
-				continue;
-			}
-			return -errno;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -EAGAIN;
+			return errno == EPIPE ? -ECONNRESET : -errno;
 		}
-		p += n;
-		len -= (size_t)n;
+		*off += (size_t)n;
 	}
 	return 0;
 }
 
-/* Read one '\n'-terminated line of at most VSK_HYBRID_LINE_MAX bytes.
- * Returns its length (newline excluded), -ECONNRESET on EOF, -EPROTO when
- * no newline came within the limit, -ETIMEDOUT. */
-static int read_line(int fd, char *line, int timeout_ms)
+/* Consume exactly TAKE bytes that a peek has shown to be there. */
+static int consume(int fd, char *to, size_t take)
 {
-	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
-	size_t n = 0;
+	size_t got = 0;
 
-	while (n < VSK_HYBRID_LINE_MAX) {
-		ssize_t r;
+	while (got < take) {
+		ssize_t n = recv(fd, to + got, take - got, MSG_DONTWAIT);
 
-		if (timeout_ms > 0) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
-			int64_t left = deadline - now_ms();
-			int pr;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		got += (size_t)n;
+	}
+	return 0;
+}
 
-			if (left <= 0)
-				return -ETIMEDOUT;
-			pr = poll(&pfd, 1, (int)left);
-			if (pr < 0 && errno == EINTR)
-				continue;
-			if (pr < 0)
-				return -errno;
-			if (pr == 0)
-				return -ETIMEDOUT;
+int hybrid_line_step(int fd, struct hybrid_line *l)
+{
+	for (;;) {
+		char peek[VSK_HYBRID_LINE_MAX];
+		size_t room = VSK_HYBRID_LINE_MAX - l->n, take;
+		bool sock = true;
+		const char *nl;
+		ssize_t n;
+		int rc;
+
+		n = recv(fd, peek, room, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && errno == ENOTSOCK) {
+			/* No peeking at a pipe: a byte at a time, after a poll. */
+			sock = false;
+			n = read(fd, peek, 1);
 		}
-		r = read(fd, line + n, 1);
-		if (r < 0) {
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN && timeout_ms <= 0) {
-				struct pollfd pfd = { .fd = fd, .events = POLLIN };
-				poll(&pfd, 1, -1);
-				continue;
-			}
-			if (errno == EAGAIN)
-				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -EAGAIN;
 			return errno == EPIPE ? -ECONNRESET : -errno;
 		}
-		if (r == 0)
+		if (n == 0)
 			return -ECONNRESET;
-		if (line[n] == '\n') {
-			line[n] = '\0';
-			return (int)n;
+		nl = memchr(peek, '\n', (size_t)n);
+		take = nl != NULL ? (size_t)(nl - peek) + 1 : (size_t)n;
+		if (sock) {
+			rc = consume(fd, l->line + l->n, take);
+			if (rc < 0)
+				return rc;
+		} else {
+			memcpy(l->line + l->n, peek, take);
 		}
-		n++;
+		l->n += take;
+		if (nl != NULL) {
+			l->line[l->n - 1] = '\0';
+			return (int)(l->n - 1);
+		}
+		if (l->n >= VSK_HYBRID_LINE_MAX)
+			return -EPROTO;
 	}
-	return -EPROTO;
+}
+
+/* A whole line, polling between steps, until DEADLINE (0: none). */
+static int read_line(int fd, struct hybrid_line *l, int64_t deadline)
+{
+	for (;;) {
+		int n = hybrid_line_step(fd, l);
+
+		if (n != -EAGAIN)
+			return n;
+		n = wait_fd(fd, POLLIN, deadline);
+		if (n < 0)
+			return n;
+	}
+}
+
+static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
+{
+	size_t off = 0;
+
+	for (;;) {
+		int rc = hybrid_send_step(fd, buf, len, &off);
+
+		if (rc != -EAGAIN)
+			return rc;
+		rc = wait_fd(fd, POLLOUT, deadline);
+		if (rc < 0)
+			return rc;
+	}
 }
 
 /* "WORD <u32>" with exactly one space, digits only; an optional '\r' before
@@ -124,34 +187,59 @@ int vsk_hybrid_parse_connect(const char *line, size_t len, uint32_t *port)
 	return parse_word_port(line, len, "CONNECT", port);
 }
 
-int vsk_hybrid_connect(int fd, uint32_t port, int timeout_ms, uint32_t *assigned)
+int hybrid_request(char *buf, size_t len, uint32_t port)
 {
-	char line[VSK_HYBRID_LINE_MAX + 1];
-	uint32_t got;
-	int n, rc;
+	return snprintf(buf, len, "CONNECT %" PRIu32 "\n", port);
+}
 
-	n = snprintf(line, sizeof(line), "CONNECT %" PRIu32 "\n", port);
-	rc = write_all(fd, line, (size_t)n);
-	if (rc < 0)
-		return rc == -EPIPE ? -ECONNRESET : rc;
-	n = read_line(fd, line, timeout_ms);
+int hybrid_reply_step(int fd, struct hybrid_line *l, uint32_t *assigned)
+{
+	uint32_t got;
+	int n = hybrid_line_step(fd, l);
+
 	if (n < 0)
 		return n;
-	if (parse_word_port(line, (size_t)n, "OK", &got) < 0)
+	if (parse_word_port(l->line, (size_t)n, "OK", &got) < 0)
 		return -EPROTO;
 	if (assigned != NULL)
 		*assigned = got;
 	return 0;
 }
 
-int vsk_hybrid_accept(int fd, uint32_t *port, int timeout_ms)
+int hybrid_request_step(int fd, struct hybrid_line *l, uint32_t *port)
 {
-	char line[VSK_HYBRID_LINE_MAX + 1];
-	int n = read_line(fd, line, timeout_ms);
+	int n = hybrid_line_step(fd, l);
 
 	if (n < 0)
 		return n;
-	return vsk_hybrid_parse_connect(line, (size_t)n, port) < 0 ? -EPROTO : 0;
+	return vsk_hybrid_parse_connect(l->line, (size_t)n, port) < 0 ? -EPROTO : 0;
+}
+
+int vsk_hybrid_connect(int fd, uint32_t port, int timeout_ms, uint32_t *assigned)
+{
+	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	struct hybrid_line l = { .n = 0 };
+	char req[VSK_HYBRID_LINE_MAX];
+	int rc = send_all(fd, req, (size_t)hybrid_request(req, sizeof(req), port), deadline);
+
+	while (rc == 0) {
+		rc = hybrid_reply_step(fd, &l, assigned);
+		if (rc != -EAGAIN)
+			break;
+		rc = wait_fd(fd, POLLIN, deadline);
+	}
+	return rc;
+}
+
+int vsk_hybrid_accept(int fd, uint32_t *port, int timeout_ms)
+{
+	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	struct hybrid_line l = { .n = 0 };
+	int n = read_line(fd, &l, deadline);
+
+	if (n < 0)
+		return n;
+	return vsk_hybrid_parse_connect(l.line, (size_t)n, port) < 0 ? -EPROTO : 0;
 }
 
 int vsk_hybrid_reply(int fd, uint32_t port)
@@ -159,51 +247,5 @@ int vsk_hybrid_reply(int fd, uint32_t port)
 	char line[VSK_HYBRID_LINE_MAX];
 	int n = snprintf(line, sizeof(line), "OK %" PRIu32 "\n", port);
 
-	return write_all(fd, line, (size_t)n);
-}
-
-/* Abstract name "\0vsk-hybrid:<nonce>:<cid>:<port>". */
-static const char peer_prefix[] = "vsk-hybrid:";
-
-socklen_t vsk_hybrid_peer_name(struct sockaddr_un *sun, uint32_t cid, uint32_t port, uint64_t nonce)
-{
-	int n;
-
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1, "%s%" PRIx64 ":%" PRIu32 ":%" PRIu32,
-		     peer_prefix, nonce, cid, port);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-}
-
-int vsk_hybrid_peer_parse(const struct sockaddr *sa, socklen_t len, uint32_t *cid, uint32_t *port)
-{
-	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
-	size_t off = offsetof(struct sockaddr_un, sun_path), n, pl = sizeof(peer_prefix) - 1;
-	char name[sizeof(un->sun_path)];
-	char *p, *end;
-	unsigned long long c, pt;
-
-	if (sa == NULL || sa->sa_family != AF_UNIX || (size_t)len <= off + 1 + pl ||
-	    (size_t)len > sizeof(*un) || un->sun_path[0] != '\0')
-		return -EINVAL;
-	n = (size_t)len - off - 1;
-	memcpy(name, un->sun_path + 1, n);
-	name[n] = '\0';
-	if (strncmp(name, peer_prefix, pl) != 0)
-		return -EINVAL;
-	p = strchr(name + pl, ':');
-	if (p == NULL)
-		return -EINVAL;
-	errno = 0;
-	c = strtoull(p + 1, &end, 10);
-	if (end == p + 1 || *end != ':' || c > UINT32_MAX)
-		return -EINVAL;
-	p = end + 1;
-	pt = strtoull(p, &end, 10);
-	if (end == p || *end != '\0' || pt > UINT32_MAX || errno != 0)
-		return -EINVAL;
-	*cid = (uint32_t)c;
-	*port = (uint32_t)pt;
-	return 0;
+	return send_all(fd, line, (size_t)n, 0);
 }

@@ -1,7 +1,9 @@
 /* relay: moving the data of one direction (model in relay.h, engine in
  * relay.c).  A buffer is filled only when empty and drained completely
  * before the next read; between stream sockets a pipe takes its place and
- * splice() moves the pages.  Both are made on first use.
+ * splice() moves the pages.  Both are made on first use.  A vsock
+ * SEQPACKET destination is written by its sender thread (relay_seq.c): the
+ * buffer stays as it is until the thread says the message went.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +14,31 @@
 
 #include "relay_int.h"
 
+/* F's sender thread goes; true when it took the fd (and the buffer of
+ * the direction F is the destination of) over. */
+static bool seq_release(struct relay *r, struct relay_fd *f)
+{
+	struct relay_pair *p = f->p;
+
+	for (int i = 0; i < 2; i++) {
+		struct relay_dir *d = &p->dir[i];
+
+		if (d->dst != (int)(f - p->fds))
+			continue;
+		if (!relay_seq_release(r, f, &d->buf))
+			return false;
+		/* The thread frees it: no longer the relay's. */
+		r->nbufs--;
+		d->len = 0;
+		return true;
+	}
+	return relay_seq_release(r, f, &(char *){ NULL });
+}
+
 void relay_fd_close(struct relay *r, struct relay_fd *f)
 {
+	bool taken;
+
 	if (f->fd < 0)
 		return;
 	/* DEL before close: a dup elsewhere would keep the registration alive. */
@@ -22,7 +47,9 @@ void relay_fd_close(struct relay *r, struct relay_fd *f)
 	f->polled = false;
 	if (f->oflags >= 0)
 		fcntl(f->fd, F_SETFL, f->oflags);
-	close(f->fd); /* no retry on EINTR: Linux has closed it anyway */
+	taken = f->seq != NULL && seq_release(r, f);
+	if (!taken)
+		close(f->fd); /* no retry on EINTR: Linux has closed it anyway */
 	f->fd = -1;
 }
 
@@ -67,20 +94,17 @@ static ssize_t src_read(const struct relay_fd *f, struct relay_dir *d)
 	}
 }
 
-/* Bytes written (> 0), -EAGAIN, or -errno.  A non-blocking send on a
- * vsock SEQPACKET socket short of credit can put part of the message on
- * the wire without its end mark and still fail with EAGAIN; the retry
- * would then merge two messages.  Those sockets send blocking instead
- * (bounded by SO_SNDTIMEO, set in fd_setup()): the relay stalls until the
- * peer makes room, and a timeout resets the pair. */
-static ssize_t dst_write(const struct relay_fd *f, const char *buf, size_t len)
+/* Bytes written (> 0), -EAGAIN, or -errno.  A vsock SEQPACKET socket
+ * gets its messages through its sender thread (relay_seq.c): -EAGAIN
+ * while one is under way, its whole length once it went. */
+static ssize_t dst_write(struct relay_pair *p, struct relay_fd *f, char *buf, size_t len)
 {
+	if (f->vsock_seq)
+		return relay_seq_write(p, f, buf, len);
 	for (;;) {
 		ssize_t n;
 
-		if (f->vsock_seq)
-			n = send(f->fd, buf, len, MSG_NOSIGNAL);
-		else if (f->sock)
+		if (f->sock)
 			n = send(f->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		else
 			n = write(f->fd, buf, len);
@@ -91,7 +115,7 @@ static ssize_t dst_write(const struct relay_fd *f, const char *buf, size_t len)
 		if (errno == EINTR)
 			continue;
 		if (errno == EWOULDBLOCK)
-			return f->vsock_seq ? -ETIMEDOUT : -EAGAIN;
+			return -EAGAIN;
 		return -errno;
 	}
 }
@@ -261,6 +285,10 @@ int relay_dir_run(struct relay_pair *p, int di, bool clean, const char **op, cha
 		while (d->len > 0) {
 			if (d->dst < 0) {
 				rc = d->sink(d->sink_ctx, d->buf + d->off, d->len);
+				if (rc == -EAGAIN) {
+					d->sink_wait = true;
+					return 0;
+				}
 				if (rc < 0) {
 					*op = "sink";
 					*side = dst_side;
@@ -268,7 +296,7 @@ int relay_dir_run(struct relay_pair *p, int di, bool clean, const char **op, cha
 				}
 				n = (ssize_t)d->len;
 			} else {
-				n = dst_write(&p->fds[d->dst], d->buf + d->off, d->len);
+				n = dst_write(p, &p->fds[d->dst], d->buf + d->off, d->len);
 				if (n == -EAGAIN)
 					return 0;
 				if (n < 0) {
@@ -291,6 +319,12 @@ int relay_dir_run(struct relay_pair *p, int di, bool clean, const char **op, cha
 		}
 		if (d->eof) {
 			rc = dir_finish(p, d);
+			if (rc == -EAGAIN && d->dst < 0) {
+				/* The sink takes the EOF later. */
+				d->done = false;
+				d->sink_wait = true;
+				return 0;
+			}
 			if (rc < 0) {
 				*op = d->dst < 0 ? "sink" : "shutdown";
 				*side = dst_side;

@@ -1,17 +1,15 @@
-/* sock: open, bind, listen and connect for every address kind. */
+/* sock: open, bind, listen and accept for every address kind, and the
+ * sockaddr builders that dial.c (connect) shares. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <netdb.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-#include "hybrid_seq.h"
 #include "sock.h"
 #include "vsk.h"
 
@@ -23,7 +21,7 @@ static void close_fd(int *fd)
 	}
 }
 
-static int set_nonblock(int fd, bool on)
+int sock_set_nonblock(int fd, bool on)
 {
 	int fl = fcntl(fd, F_GETFL);
 
@@ -33,7 +31,7 @@ static int set_nonblock(int fd, bool on)
 	return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
 }
 
-static void vm_addr(struct sockaddr_vm *vm, uint32_t cid, uint32_t port)
+void sock_vm_addr(struct sockaddr_vm *vm, uint32_t cid, uint32_t port)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->svm_family = AF_VSOCK;
@@ -42,7 +40,7 @@ static void vm_addr(struct sockaddr_vm *vm, uint32_t cid, uint32_t port)
 }
 
 /* PATH (or "@name" for the abstract namespace) -> sockaddr_un. */
-static int un_addr(struct sockaddr_un *un, socklen_t *len, const char *path, const char *suffix)
+int sock_un_addr(struct sockaddr_un *un, socklen_t *len, const char *path, const char *suffix)
 {
 	char full[sizeof(un->sun_path) + 1];
 	int n = snprintf(full, sizeof(full), "%s%s", path, suffix);
@@ -57,48 +55,6 @@ static int un_addr(struct sockaddr_un *un, socklen_t *len, const char *path, con
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n +
 			   (full[0] == '@' ? 0 : 1));
 	return 0;
-}
-
-/* connect() with EINTR handled and an optional timeout (for non-vsock
- * kinds; vsock uses SO_VM_SOCKETS_CONNECT_TIMEOUT). */
-static int connect_wait(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-	int rc, soerr = 0;
-	socklen_t sl = sizeof(soerr);
-	bool was_nb = timeout_ms > 0;
-
-	if (was_nb && set_nonblock(fd, true) < 0)
-		return -errno;
-	rc = connect(fd, sa, len);
-	if (rc == 0)
-		goto out;
-	if (errno != EINTR && errno != EINPROGRESS) {
-		rc = -errno;
-		goto out;
-	}
-	for (;;) {
-		int pr = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (pr == 0) {
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		break;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-		rc = -errno;
-	else
-		rc = -soerr;
-out:
-	if (was_nb && rc == 0)
-		set_nonblock(fd, false);
-	return rc;
 }
 
 /* A Unix socket path left behind by a dead listener: replace it only if it
@@ -142,7 +98,7 @@ int sock_listen_unix(const char *path, const char *suffix, int type, int backlog
 	socklen_t len;
 	int fd = -1, rc;
 
-	rc = un_addr(&un, &len, path, suffix);
+	rc = sock_un_addr(&un, &len, path, suffix);
 	if (rc < 0)
 		return rc;
 	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
@@ -208,7 +164,7 @@ int vsk_listen(const struct vsk_addr *a, const struct vsk_opts *o)
 		fd = socket(AF_VSOCK, vsk_addr_socktype(a) | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;
-		vm_addr(&vm, a->cid, a->port);
+		sock_vm_addr(&vm, a->cid, a->port);
 		if (bind(fd, (struct sockaddr *)&vm, sizeof(vm)) < 0 || listen(fd, backlog) < 0) {
 			rc = -errno;
 			close_fd(&fd);
@@ -230,130 +186,8 @@ int vsk_listen(const struct vsk_addr *a, const struct vsk_opts *o)
 	default:
 		return -EINVAL;
 	}
-	if (fd >= 0 && o->nonblock && (rc = set_nonblock(fd, true)) < 0) {
+	if (fd >= 0 && o->nonblock && (rc = sock_set_nonblock(fd, true)) < 0) {
 		close_fd(&fd);
-		return rc;
-	}
-	return fd;
-}
-
-static int connect_vsock(const struct vsk_addr *a, const struct vsk_opts *o, const char **op)
-{
-	struct sockaddr_vm vm;
-	int fd, rc;
-
-	*op = "socket";
-	fd = socket(AF_VSOCK, vsk_addr_socktype(a) | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (o->timeout_ms > 0) {
-		struct timeval tv = { .tv_sec = o->timeout_ms / 1000,
-				      .tv_usec = (o->timeout_ms % 1000) * 1000 };
-		setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv));
-	}
-	if (o->bind_port != VSK_PORT_ANY) {
-		*op = "bind";
-		vm_addr(&vm, VSK_CID_ANY, o->bind_port);
-		if (bind(fd, (struct sockaddr *)&vm, sizeof(vm)) < 0)
-			goto fail;
-	}
-	*op = "connect";
-	vm_addr(&vm, a->cid, a->port);
-	rc = connect_wait(fd, (struct sockaddr *)&vm, sizeof(vm), 0);
-	if (rc < 0) {
-		errno = -rc;
-		goto fail;
-	}
-	return fd;
-fail:
-	rc = -errno;
-	close_fd(&fd);
-	return rc;
-}
-
-static int connect_unix(const struct vsk_addr *a, const struct vsk_opts *o, const char **op)
-{
-	struct sockaddr_un un;
-	socklen_t len;
-	int fd = -1, rc;
-
-	*op = "connect";
-	rc = un_addr(&un, &len, a->path, "");
-	if (rc < 0)
-		return rc;
-	*op = "socket";
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	*op = "connect";
-	rc = connect_wait(fd, (struct sockaddr *)&un, len, o->timeout_ms);
-	if (rc == 0 && a->kind == VSK_ADDR_HYBRID) {
-		*op = "handshake";
-		rc = vsk_hybrid_connect(fd, a->port, o->timeout_ms, NULL);
-	}
-	if (rc < 0)
-		close_fd(&fd);
-	return rc < 0 ? rc : fd;
-}
-
-static int connect_tcp(const struct vsk_addr *a, const struct vsk_opts *o, const char **op)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
-	struct addrinfo *res = NULL, *ai;
-	int fd = -1, rc;
-
-	*op = "resolve";
-	rc = getaddrinfo(a->host[0] ? a->host : "localhost", a->service, &hints, &res);
-	if (rc != 0)
-		return rc == EAI_SYSTEM ? -errno : -ENOENT;
-	*op = "connect";
-	rc = -ECONNREFUSED;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			rc = -errno;
-			continue;
-		}
-		rc = connect_wait(fd, ai->ai_addr, ai->ai_addrlen, o->timeout_ms);
-		if (rc == 0)
-			break;
-		close_fd(&fd);
-	}
-	freeaddrinfo(res);
-	return fd >= 0 ? fd : rc;
-}
-
-int vsk_connect(const struct vsk_addr *a, const struct vsk_opts *o, const char **op)
-{
-	static const struct vsk_opts defaults = VSK_OPTS_INIT;
-	const char *dummy;
-	int fd, rc;
-
-	if (o == NULL)
-		o = &defaults;
-	if (op == NULL)
-		op = &dummy;
-	*op = "connect";
-	switch (a->kind) {
-	case VSK_ADDR_VSOCK:
-	case VSK_ADDR_VSOCK_SEQ:
-		fd = connect_vsock(a, o, op);
-		break;
-	case VSK_ADDR_HYBRID:
-	case VSK_ADDR_UNIX:
-		fd = connect_unix(a, o, op);
-		break;
-	case VSK_ADDR_HYBRID_SEQ:
-		fd = hybrid_seq_open(a, o, op);
-		break;
-	case VSK_ADDR_TCP:
-		fd = connect_tcp(a, o, op);
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (fd >= 0 && o->nonblock && (rc = set_nonblock(fd, true)) < 0) {
-		close(fd);
 		return rc;
 	}
 	return fd;

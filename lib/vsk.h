@@ -90,7 +90,7 @@ const char *vsk_explain(int err, const char *op, const struct vsk_addr *a, char 
 /* ---------------------------------------------------------------- sock */
 
 struct vsk_opts {
-	int timeout_ms;     /* connect timeout; 0 = kernel default */
+	int timeout_ms;     /* connect (+ hybrid handshake) timeout; 0 = none but the kernel's */
 	uint32_t bind_port; /* vsock client: bind to this local port first; VSK_PORT_ANY = none */
 	int backlog;        /* listen backlog; 0 = 128 */
 	bool nonblock;      /* leave the returned fd O_NONBLOCK */
@@ -102,9 +102,11 @@ struct vsk_opts {
  * listening fd or -errno. */
 int vsk_listen(const struct vsk_addr *a, const struct vsk_opts *o);
 /* Connect to A; for hybrid (and hybrid-seq, on "PATH_seqpacket") also
- * performs the CONNECT handshake.  Returns a
+ * performs the CONNECT handshake; tcp tries each address of the name in
+ * turn, all within O->timeout_ms.  Returns a
  * connected fd or -errno.  On failure *OP (if given) names the step that
- * failed ("socket", "bind", "connect", "handshake") for vsk_explain(). */
+ * failed ("resolve", "socket", "bind", "connect", "handshake") for
+ * vsk_explain(). */
 int vsk_connect(const struct vsk_addr *a, const struct vsk_opts *o, const char **op);
 /* accept4() with EINTR retried; the peer address is formatted into PEER. */
 int vsk_accept(int lfd, char *peer, size_t peerlen, int flags);
@@ -115,7 +117,7 @@ int vsk_accept(int lfd, char *peer, size_t peerlen, int flags);
 #define VSK_HYBRID_LINE_MAX 32
 
 /* Client side on a connected Unix stream socket: write "CONNECT PORT\n",
- * read "OK N\n" (byte by byte, so no stream data is consumed).  Returns 0,
+ * read "OK N\n" (peeked, so no stream data after it is consumed).  Returns 0,
  * -ECONNRESET if the peer closed (nobody listens at that guest port),
  * -EPROTO for a malformed reply, -ETIMEDOUT after TIMEOUT_MS (0 = none). */
 int vsk_hybrid_connect(int fd, uint32_t port, int timeout_ms, uint32_t *assigned);

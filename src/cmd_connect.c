@@ -1,7 +1,11 @@
 /* vsk connect: the nc-like client.  stdin goes to the connection and the
  * connection to stdout, both at once, through the relay; at stdin EOF the
  * sending side is shut down and the command exits once the peer has ended
- * its side too. */
+ * its side too.
+ *
+ * The connect (and for hybrid: the CONNECT/OK handshake) is a dial driven
+ * by poll() with one deadline, --timeout or 10 s, before the relay starts:
+ * a device that accepts but never answers cannot hold the command. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -14,13 +18,17 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dial.h"
 #include "relay.h"
+
+#define CONNECT_TIMEOUT_MS 10000 /* the dial's deadline without --timeout */
 
 static const char usage_text[] =
 	"usage: vsk connect [-v] [--timeout MS] [--retry N] [--bind PORT] ADDR\n"
 	"  Copy stdin to ADDR and ADDR to stdout at the same time.  At stdin EOF\n"
 	"  the sending side is shut down; exits when both directions ended.\n"
-	"  --timeout MS   connect timeout (vsock: SO_VM_SOCKETS_CONNECT_TIMEOUT)\n"
+	"  --timeout MS   connect (and handshake) timeout, default 10000\n"
+	"                 (vsock: also SO_VM_SOCKETS_CONNECT_TIMEOUT)\n"
 	"  --retry N      retry up to N times, 1 s apart, while nobody listens\n"
 	"  --bind PORT    bind this local vsock port before connecting\n"
 	"  -v, --verbose  report the connection and byte counts on stderr\n"
@@ -38,6 +46,25 @@ static void sleep_1s(void)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+/* One attempt: resolve (before any loop, so it may wait), then dial with
+ * a deadline.  The connected fd, or -errno with *OP the failed step. */
+static int dial_once(const struct vsk_addr *a, const struct vsk_opts *o, const char **op)
+{
+	struct dial_target t;
+	struct dial d;
+	int rc = dial_target_init(&t, a, o);
+
+	*op = t.err_op;
+	if (rc == 0) {
+		rc = dial_start(&d, &t);
+		if (rc == 1)
+			rc = dial_wait(&d, o->timeout_ms > 0 ? o->timeout_ms : CONNECT_TIMEOUT_MS);
+		*op = d.op;
+	}
+	dial_target_free(&t);
+	return rc < 0 ? rc : dial_take(&d);
 }
 
 /* The relay takes fds 0 and 1; a socket must never land on them. */
@@ -102,7 +129,7 @@ int cmd_connect(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ensure_stdio();
 	for (uint32_t attempt = 0;; attempt++) {
-		fd = vsk_connect(&a, &opts, &op);
+		fd = dial_once(&a, &opts, &op);
 		if (fd >= 0 || !retryable(-fd) || attempt >= retry)
 			break;
 		if (verbose)

@@ -10,6 +10,13 @@
  * With several clients, output chunks interleave as they arrive (each
  * chunk, or SEQPACKET message, is written whole).  --once serves the first
  * client and exits: 0 if its connection ended cleanly, 1 if not.
+ *
+ * Nothing waits in the loop: a pipe or socket on stdout is written without
+ * blocking, one chunk at a time (what does not fit waits in a buffer until
+ * stdout is writable, and the clients' data meanwhile in theirs), so a
+ * slow reader of the output slows the clients down but never stops the
+ * accepting, --echo or --exec ones.  Out of fds, accepting pauses for
+ * 100 ms on a timer.
  * --systemd takes the listening socket from systemd socket activation
  * (fd 3, LISTEN_FDS=1) instead of ADDR.
  */
@@ -17,12 +24,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +64,8 @@ struct server {
 	int lfd, out;
 	bool once, verbose;
 	int out_err;      /* errno of a failed output write: fatal */
+	char *pend;       /* the rest of a chunk stdout did not take yet */
+	size_t pend_off, pend_len;
 	int served;
 	int last_err;     /* errno the last connection ended with */
 };
@@ -65,20 +75,119 @@ struct client {
 	pid_t pid;
 };
 
-/* Output shared by all clients: blocking writes, each chunk whole. */
+/* stdout's flags, given back at exit, also when a signal ends us. */
+static int out_fd = -1, out_flags;
+
+static void restore_out(void)
+{
+	if (out_fd >= 0)
+		fcntl(out_fd, F_SETFL, out_flags);
+}
+
+static void on_term(int sig)
+{
+	restore_out(); /* fcntl, signal and raise are async-signal-safe */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* A pipe or socket on stdout is written without blocking (a regular file
+ * or a terminal as before: those do not make a loop wait on a reader). */
+static void out_nonblock(int fd)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || (fl & O_NONBLOCK) || fstat(fd, &st) < 0 ||
+	    !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return;
+	out_fd = fd;
+	out_flags = fl;
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGHUP, on_term);
+	if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		out_fd = -1;
+}
+
+/* write() what fits: bytes written (EAGAIN: 0) or -errno. */
+static ssize_t out_write(int fd, const char *p, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static void out_failed(struct server *s, int err)
+{
+	if (s->out_err == 0)
+		s->out_err = err;
+	relay_stop(s->r);
+}
+
+static void on_out_writable(void *ctx, int fd)
+{
+	struct server *s = ctx;
+	ssize_t n = out_write(fd, s->pend + s->pend_off, s->pend_len);
+
+	if (n < 0) {
+		out_failed(s, (int)-n);
+		return;
+	}
+	s->pend_off += (size_t)n;
+	s->pend_len -= (size_t)n;
+	if (s->pend_len > 0)
+		return;
+	free(s->pend);
+	s->pend = NULL;
+	relay_unwatch(s->r, fd);
+	relay_sink_ready(s->r);
+}
+
+/* Output shared by all clients, each chunk written whole and alone: while
+ * one is still going out, the others wait (-EAGAIN). */
 static int sink_out(void *ctx, const void *buf, size_t len)
 {
 	struct server *s = ctx;
-	int rc;
+	ssize_t n;
 
 	if (len == 0)
 		return 0;
-	rc = cli_write_all(s->out, buf, len);
-	if (rc < 0 && s->out_err == 0) {
-		s->out_err = -rc;
-		relay_stop(s->r);
+	if (s->out_err != 0)
+		return -s->out_err;
+	if (s->pend != NULL)
+		return -EAGAIN;
+	n = out_write(s->out, buf, len);
+	if (n < 0) {
+		out_failed(s, (int)-n);
+		return (int)n;
 	}
-	return rc;
+	if ((size_t)n == len)
+		return 0;
+	s->pend = malloc(len - (size_t)n);
+	if (s->pend == NULL) {
+		out_failed(s, ENOMEM);
+		return -ENOMEM;
+	}
+	memcpy(s->pend, (const char *)buf + n, len - (size_t)n);
+	s->pend_off = 0;
+	s->pend_len = len - (size_t)n;
+	if (relay_watch_events(s->r, s->out, EPOLLOUT, on_out_writable, s) < 0) {
+		out_failed(s, EIO);
+		return -EIO;
+	}
+	return 0;
 }
 
 static void reap(const struct server *s)
@@ -179,6 +288,16 @@ static void serve_client(struct server *s, int cfd, const char *peer)
 	}
 }
 
+static void on_accept(void *ctx, int lfd);
+
+static void on_resume(void *ctx)
+{
+	struct server *s = ctx;
+
+	if (s->lfd >= 0 && relay_watch(s->r, s->lfd, on_accept, s) < 0)
+		warnx("accept %s: cannot watch the listening socket again", s->text);
+}
+
 static void on_accept(void *ctx, int lfd)
 {
 	struct server *s = ctx;
@@ -192,9 +311,11 @@ static void on_accept(void *ctx, int lfd)
 		if (cfd < 0) {
 			errno = -cfd;
 			warn("accept %s", s->text);
-			/* Out of fds: pause instead of spinning on the ready socket. */
-			if (cfd == -EMFILE || cfd == -ENFILE)
-				poll(NULL, 0, 100);
+			/* Out of fds: pause on a timer instead of spinning on
+			 * the ready socket (the clients keep being served). */
+			if ((cfd == -EMFILE || cfd == -ENFILE) && relay_unwatch(s->r, lfd) == 0 &&
+			    relay_after(s->r, 100, on_resume, s) == NULL)
+				relay_watch(s->r, lfd, on_accept, s);
 			break;
 		}
 		if (s->verbose)
@@ -306,6 +427,8 @@ int cmd_listen(int argc, char **argv)
 		if (s.out < 0)
 			err(1, "open %s", s.outname);
 	}
+	if (s.mode == MODE_SINK)
+		out_nonblock(s.out);
 	opts.nonblock = true;
 	if (systemd)
 		s.lfd = cli_systemd_listener(s.text, sizeof(s.text));
@@ -323,6 +446,17 @@ int cmd_listen(int argc, char **argv)
 	if (s.verbose)
 		fprintf(stderr, "vsk: listening on %s\n", s.text);
 	rc = relay_run(s.r, -1);
+	/* What a stopped loop still holds for stdout: out now, blocking. */
+	if (s.pend != NULL && s.out_err == 0) {
+		int wr;
+
+		restore_out();
+		wr = cli_write_all(s.out, s.pend + s.pend_off, s.pend_len);
+		if (wr < 0)
+			s.out_err = -wr;
+	}
+	free(s.pend);
+	restore_out();
 	relay_free(s.r);
 	if (s.lfd >= 0)
 		close(s.lfd);

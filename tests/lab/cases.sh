@@ -34,6 +34,7 @@ lab_case bench_proxy_vsock    loopback 150 "vsk bench through vsk proxy vsock->v
 lab_case device_vsock_stream  loopback 90  "vsk device --forward-cid 1 under a fake guest driver: stream both ways checksummed, half-close, RST, forward-listen, map to vsock:"
 lab_case device_vsock_seq     loopback 60  "vsk device --forward-cid 1: SEQPACKET guest->host and back, messages whole while the host reads late"
 lab_case device_dropin_vsock  loopback 40  "vhost-device-vsock README's vsock command lines and YAML start vsk device, forward-listen ports listen"
+lab_case proxy_seq_stall      loopback 90  "vsk proxy vsock-seq: a client that reads nothing stalls its own sends only; another gets all its data meanwhile"
 
 SEED_MSG="Hello, Host! This is a message from the VM."
 
@@ -563,4 +564,35 @@ t_device_dropin_vsock() {
 	run busy vsk device --vm guest-cid=4,forward-cid=1,forward-listen=9003,socket=/tmp/vhost9.socket
 	[ "$RC" = 1 ] || fail "forward-listen on a busy port exited $RC, want 1"
 	grep -q "forward-listen.*9003" busy.err || fail "no line naming port 9003: $(excerpt busy.err)"
+# ---- issue 12: a relay where no connection waits on another. A client
+# that stops reading makes the proxy's sends to it wait for credit (on that
+# connection's sender thread); another client of the same proxy must get
+# all its data meanwhile, and the stalled one must get all of its own
+# later, not a reset (the relay once sent blocking for up to 5 s and then
+# reset the connection, every other one waiting meanwhile).
+t_proxy_seq_stall() {
+	head -c 1048576 /dev/urandom >/tmp/stall.big || skip "no room for 1 MiB in /tmp"
+	_want=$(md5sum </tmp/stall.big | cut -d' ' -f1)
+	spawn srv vsk listen vsock-seq:any:5403 --exec 'cat /tmp/stall.big'
+	spawn px vsk proxy -v vsock-seq:any:5402 vsock-seq:1:5403
+	wait_listen vsock-seq:any:5403 srv || fail "vsk listen vsock-seq:any:5403 does not listen: $(excerpt srv.out)"
+	wait_listen vsock-seq:any:5402 px || fail "vsk proxy vsock-seq:any:5402 does not listen: $(excerpt px.out)"
+	spawn hold seqpeer hold 5402 25
+	wait_text hold.out connected 100 || fail "seqpeer hold did not connect: $(excerpt hold.out)"
+	# Its 1 MiB is more than its credit: the proxy's sends to it now wait.
+	sleep 2
+	_t0=$(date +%s)
+	timeout 20 vsk connect vsock-seq:1:5402 </dev/null >c2.out 2>c2.err ||
+		fail "the second client failed: $(excerpt c2.err)"
+	_t1=$(date +%s)
+	_got=$(md5sum <c2.out | cut -d' ' -f1)
+	[ "$_got" = "$_want" ] || fail "second client: md5 $_got of $(wc -c <c2.out) bytes, want $_want of 1048576"
+	echo "second client: 1 MiB in $((_t1 - _t0)) s while the first one read nothing"
+	still_running hold || fail "the stalled client ended early: $(excerpt hold.out)"
+	wait_rc hold 400 || fail "seqpeer hold did not finish"
+	cat hold.out
+	grep -q "bytes, eof" hold.out || fail "the stalled client was not served to the end: $(excerpt hold.out)"
+	grep -q " 1048576 bytes, eof" hold.out || fail "the stalled client got $(excerpt hold.out), want 1048576 bytes"
+	still_running px || fail "the proxy exited: $(excerpt px.out)"
+	rm -f /tmp/stall.big
 }

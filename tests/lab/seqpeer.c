@@ -6,6 +6,10 @@
  *   seqpeer recv PORT COUNT    listen on any:PORT, accept one connection,
  *                              print "msg <len> <text>" per message (COUNT
  *                              at most, or until EOF)
+ *   seqpeer hold PORT SECS     connect to CID 1 PORT, print "connected",
+ *                              read nothing for SECS seconds, then read to
+ *                              the end: "held: <n> msgs <n> bytes, eof" (or
+ *                              "..., error <text>" when it was reset)
  *
  * Only ever talks to CID 1 and refuses to run outside a lab guest (the
  * guest's /init sets VSK_LAB_GUEST=1 and has /lab/plan): the development
@@ -142,6 +146,34 @@ out:
 	return rc;
 }
 
+/* A peer that stops reading: what is sent to it waits on its credit. */
+static int do_hold(unsigned port, unsigned secs)
+{
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_LOCAL,
+				  .svm_port = port };
+	static char buf[BUFSZ];
+	unsigned long long bytes = 0, msgs = 0;
+	int fd, trunc;
+	ssize_t n;
+
+	fd = socket(AF_VSOCK, SOCK_SEQPACKET, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		warn("connect vsock-seq:1:%u", port);
+		return 1;
+	}
+	printf("connected\n");
+	fflush(stdout);
+	sleep(secs);
+	while ((n = recv_msg(fd, buf, sizeof(buf), &trunc)) > 0) {
+		msgs++;
+		bytes += (unsigned long long)n;
+	}
+	printf("held: %llu msgs %llu bytes, %s%s\n", msgs, bytes, n == 0 ? "eof" : "error ",
+	       n == 0 ? "" : strerror(errno));
+	close(fd);
+	return n == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *guest = getenv("VSK_LAB_GUEST");
@@ -152,6 +184,8 @@ int main(int argc, char **argv)
 		return do_send(port_arg(argv[2]), argc - 3, argv + 3);
 	if (argc == 4 && !strcmp(argv[1], "recv"))
 		return do_recv(port_arg(argv[2]), (int)port_arg(argv[3]));
-	fprintf(stderr, "usage: seqpeer send PORT MSG... | seqpeer recv PORT COUNT\n");
+	if (argc == 4 && !strcmp(argv[1], "hold"))
+		return do_hold(port_arg(argv[2]), port_arg(argv[3]));
+	fprintf(stderr, "usage: seqpeer send PORT MSG... | seqpeer recv PORT COUNT | seqpeer hold PORT SECS\n");
 	return 2;
 }

@@ -19,6 +19,8 @@ static void on_event(void *ctx, enum relay_event ev, const struct relay_info *in
 
 	if (ev == RELAY_NEW)
 		e->nnew++;
+	else if (ev == RELAY_UP)
+		e->nup++;
 	else if (e->ndone < MAXDONE)
 		e->done[e->ndone++] = *info;
 	else

@@ -12,7 +12,7 @@
 
 /* What the relay reported, read by the test after the thread joined. */
 struct events {
-	int nnew, ndone;
+	int nnew, nup, ndone;
 	struct relay_info done[MAXDONE];
 };
 

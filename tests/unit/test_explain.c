@@ -118,6 +118,14 @@ static void test_paths_and_tcp(void **state)
 	expect(m, "expected 'OK <port>'");
 	m = say(ECONNREFUSED, "connect", "tcp:127.0.0.1:9", &t);
 	expect(m, "nobody listens at 127.0.0.1 port 9");
+	/* Timeouts: a listener that takes nothing, a handshake unanswered. */
+	m = say(ETIMEDOUT, "connect", "tcp:127.0.0.1:9", &t);
+	expect(m, "no answer from 127.0.0.1 port 9 within the connect timeout");
+	expect(m, "listen queue is full");
+	m = say(ETIMEDOUT, "connect", "unix:/tmp/busy", &t);
+	expect(m, "/tmp/busy took no connection within the timeout");
+	m = say(ETIMEDOUT, "handshake", "hybrid:/tmp/vm4.vsock:52", &t);
+	expect(m, "no reply to 'CONNECT 52'");
 	/* Unlisted errors fall back to strerror, still naming op and address. */
 	m = say(EMFILE, "socket", "tcp:127.0.0.1:9", &t);
 	expect(m, "socket tcp:127.0.0.1:9: Too many open files");

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -27,6 +28,9 @@
 
 static char vsk_bin[PATH_MAX];
 static char dir[] = "/tmp/vsk-proxy-test-XXXXXX";
+/* Every vsk started, so that a failed test leaves none running. */
+static pid_t spawned[64];
+static int nspawned;
 
 static bool find_vsk(void)
 {
@@ -43,6 +47,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	char cmd[PATH_MAX + 16];
+
+	/* Only children never reaped: their pids cannot have been reused. */
+	for (int i = 0; i < nspawned; i++)
+		if (spawned[i] > 0 && kill(spawned[i], SIGKILL) == 0)
+			waitpid(spawned[i], NULL, 0);
+	nspawned = 0;
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : -1;
@@ -83,7 +93,27 @@ static pid_t spawn_vsk(const char *const *args, int in, int out, const char *err
 		execv(vsk_bin, (char *const *)argv);
 		_exit(127);
 	}
+	if (nspawned < (int)(sizeof(spawned) / sizeof(spawned[0])))
+		spawned[nspawned++] = pid;
 	return pid;
+}
+
+/* PID was reaped: never to be signalled again. */
+static void forget(pid_t pid)
+{
+	for (int i = 0; i < nspawned; i++)
+		if (spawned[i] == pid)
+			spawned[i] = 0;
+}
+
+/* PID (a spawned vsk) has not exited; reaps it if it has. */
+static bool running(pid_t pid)
+{
+	pid_t r = waitpid(pid, NULL, WNOHANG);
+
+	if (r == pid)
+		forget(pid);
+	return r == 0;
 }
 
 /* Wait for PID to exit within TIMEOUT_MS; returns its exit status, or -1
@@ -94,12 +124,15 @@ static int wait_exit(pid_t pid, int timeout_ms)
 
 	for (int waited = 0; waited < timeout_ms; waited += 10) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
+		if (r == pid) {
+			forget(pid);
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
 		usleep(10000);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
+	forget(pid);
 	return -1;
 }
 
@@ -109,6 +142,7 @@ static void stop(pid_t pid)
 
 	kill(pid, SIGTERM);
 	waitpid(pid, &st, 0);
+	forget(pid);
 }
 
 static socklen_t un_addr(struct sockaddr_un *un, const char *path)
@@ -163,7 +197,7 @@ static int connect_tcp(uint16_t port)
 	return connect_retry(AF_INET, (struct sockaddr *)&in, sizeof(in));
 }
 
-static int listen_tcp(uint16_t *port)
+static int listen_tcp_backlog(uint16_t *port, int backlog)
 {
 	struct sockaddr_in in;
 	socklen_t len = sizeof(in);
@@ -172,10 +206,15 @@ static int listen_tcp(uint16_t *port)
 	assert_true(fd >= 0);
 	in_addr(&in, 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-	assert_int_equal(listen(fd, 64), 0);
+	assert_int_equal(listen(fd, backlog), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&in, &len), 0);
 	*port = ntohs(in.sin_port);
 	return fd;
+}
+
+static int listen_tcp(uint16_t *port)
+{
+	return listen_tcp_backlog(port, 64);
 }
 
 static int listen_unix(const char *path)
@@ -317,7 +356,7 @@ static void test_proxy_unix_to_tcp(void **state)
 		close(fl[i].wfd);
 	}
 	/* Still serving after all that. */
-	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	assert_true(running(pid));
 	stop(pid);
 	pthread_join(th, NULL);
 	close(srv.lfd);
@@ -365,6 +404,37 @@ static void test_proxy_half_close(void **state)
 	free(data);
 }
 
+/* PATH holds NEEDLE at least N times (in its first 64 KiB). */
+static bool file_contains_n(const char *path, const char *needle, int n)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t len;
+	int found = 0;
+
+	if (f == NULL)
+		return false;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	for (char *p = buf; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		found++;
+	return found >= n;
+}
+
+static bool file_contains(const char *path, const char *needle);
+
+/* A log line written right after the close the test saw: wait for it. */
+static bool file_gets(const char *path, const char *needle, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		if (file_contains(path, needle))
+			return true;
+		usleep(10000);
+	}
+	return file_contains(path, needle);
+}
+
 static bool file_contains(const char *path, const char *needle)
 {
 	char buf[4096];
@@ -398,10 +468,214 @@ static void test_proxy_target_down(void **state)
 		assert_int_equal(hs_read_all(fd, buf, sizeof(buf), 5000), 0);
 		close(fd);
 	}
-	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	assert_true(running(pid));
+	assert_true(file_gets(errf, "nobody.sock", 5000));
 	stop(pid);
 	assert_true(file_contains(errf, "connect unix:"));
-	assert_true(file_contains(errf, "nobody.sock"));
+}
+
+/* Connect to PORT directly, without waiting, until a connect hangs (the
+ * listener's accept queue is full); the sockets go to HOLD.  Their count. */
+static int fill_tcp_queue(uint16_t port, int *hold, int max)
+{
+	struct sockaddr_in in;
+	int n = 0;
+
+	in_addr(&in, port);
+	while (n < max) {
+		struct pollfd pfd;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&in, sizeof(in)) < 0)
+			assert_int_equal(errno, EINPROGRESS);
+		hold[n++] = fd;
+		pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+		if (poll(&pfd, 1, 200) == 0)
+			return n;
+	}
+	fail_msg("the accept queue of port %u never filled", port);
+	return n;
+}
+
+/* Issue 12's stall: the target stops accepting (its queue is full) while
+ * connections through the proxy are streaming, and new clients arrive
+ * whose target connects hang.  The established ones must go on moving
+ * data while those connects are pending (the new clients are still open
+ * afterwards: their dials had not even timed out).  About 1 s. */
+static void test_proxy_target_stall(void **state)
+{
+	enum { EST = 2, NEW = 4, SIZE = 4 * 1024 * 1024 };
+	struct server srv = { .kind = SERVE_ECHO, .nconn = EST };
+	struct hs_flow fl[EST];
+	char psock[PATH_MAX], listen_arg[PATH_MAX + 8], target[64], errf[PATH_MAX], c;
+	int est[EST], fresh[NEW], hold[64], nhold;
+	pthread_t th;
+	uint16_t port;
+	pid_t pid;
+
+	SKIP_WITHOUT_VSK();
+	srv.lfd = listen_tcp_backlog(&port, 1);
+	assert_int_equal(pthread_create(&th, NULL, server_thread, &srv), 0);
+	path_in_dir(psock, sizeof(psock), "stall.sock");
+	path_in_dir(errf, sizeof(errf), "stall.err");
+	snprintf(listen_arg, sizeof(listen_arg), "unix:%s", psock);
+	snprintf(target, sizeof(target), "tcp:127.0.0.1:%u", port);
+	/* A deadline far beyond the test: dials end only by its end. */
+	pid = spawn_vsk((const char *[]){ "proxy", "--timeout", "60000", listen_arg, target, NULL },
+			-1, -1, errf);
+	for (int i = 0; i < EST; i++) {
+		/* Established: a byte went round through the target. */
+		est[i] = connect_unix(psock);
+		write_all(est[i], "x", 1);
+		assert_true(hs_wait_readable(est[i], 10000));
+		assert_int_equal(read(est[i], &c, 1), 1);
+	}
+	pthread_join(th, NULL); /* the target accepts nobody from now on */
+	nhold = fill_tcp_queue(port, hold, 64);
+	for (int i = 0; i < NEW; i++)
+		fresh[i] = connect_unix(psock);
+	usleep(100000); /* the proxy has accepted them and is dialing */
+	for (int i = 0; i < EST; i++)
+		hs_flow_init(&fl[i], est[i], est[i], SIZE, 50 + (uint64_t)i);
+	/* The old proxy spent the whole --timeout in each new client's
+	 * connect before serving anyone again: this would time out. */
+	assert_int_equal(hs_drive(fl, EST, 20000), 0);
+	for (int i = 0; i < EST; i++) {
+		assert_int_equal(fl[i].err, 0);
+		assert_int_equal(fl[i].got, SIZE);
+		assert_int_equal(fl[i].crc_got, fl[i].crc_sent);
+	}
+	/* Still pending: nothing came back to the new clients, not even EOF. */
+	for (int i = 0; i < NEW; i++)
+		assert_int_equal(hs_wait_readable(fresh[i], 0), 0);
+	assert_true(running(pid));
+	stop(pid);
+	for (int i = 0; i < EST; i++)
+		close(est[i]);
+	for (int i = 0; i < NEW; i++)
+		close(fresh[i]);
+	for (int i = 0; i < nhold; i++)
+		close(hold[i]);
+	close(srv.lfd);
+}
+
+/* A dial that times out: that client is reset (TCP) and the error logged
+ * with its explanation; the proxy serves on.  About 0.5 s. */
+static void test_proxy_dial_timeout(void **state)
+{
+	char target[64], listen_arg[64], errf[PATH_MAX], buf[8];
+	int hold[64], nhold, lfd, fd;
+	uint16_t port, lport = free_port();
+	pid_t pid;
+
+	SKIP_WITHOUT_VSK();
+	lfd = listen_tcp_backlog(&port, 1);
+	nhold = fill_tcp_queue(port, hold, 64);
+	path_in_dir(errf, sizeof(errf), "dialto.err");
+	snprintf(listen_arg, sizeof(listen_arg), "tcp:127.0.0.1:%u", lport);
+	snprintf(target, sizeof(target), "tcp:127.0.0.1:%u", port);
+	pid = spawn_vsk((const char *[]){ "proxy", "--timeout", "300", listen_arg, target, NULL },
+			-1, -1, errf);
+	for (int i = 0; i < 2; i++) {
+		fd = connect_tcp(lport);
+		/* A reset, not a clean end: the client was not served. */
+		assert_int_equal(hs_read_all(fd, buf, sizeof(buf), 10000), -ECONNRESET);
+		close(fd);
+	}
+	assert_true(running(pid));
+	assert_true(file_gets(errf, "ETIMEDOUT", 5000));
+	stop(pid);
+	assert_true(file_contains(errf, "connect tcp:127.0.0.1:"));
+	assert_true(file_contains(errf, "closed)"));
+	for (int i = 0; i < nhold; i++)
+		close(hold[i]);
+	close(lfd);
+}
+
+/* A fake `vsk device` host socket: the first client's CONNECT is never
+ * answered, the next ones get "OK" and an echo. */
+struct fake_device {
+	int lfd;
+	int hung;           /* the connection left unanswered, -1 until then */
+	char line[2][32];
+};
+
+static void *fake_device_main(void *arg)
+{
+	struct fake_device *fd = arg;
+
+	for (int i = 0; i < 2; i++) {
+		int c = accept4(fd->lfd, NULL, NULL, SOCK_CLOEXEC);
+		char buf[4096];
+		size_t n = 0;
+		ssize_t r;
+
+		if (c < 0)
+			return NULL;
+		/* The line, byte by byte: what follows it is the stream's. */
+		while (n < sizeof(fd->line[i]) - 1 && read(c, fd->line[i] + n, 1) == 1 && fd->line[i][n] != '\n')
+			n++;
+		fd->line[i][n] = '\0';
+		if (i == 0) {
+			fd->hung = c;
+			continue;
+		}
+		write_all(c, "OK 1077\n", 8);
+		while ((r = read(c, buf, sizeof(buf))) > 0)
+			write_all(c, buf, (size_t)r);
+		close(c);
+	}
+	return NULL;
+}
+
+/* Toward a hybrid: target the handshake runs in the loop too: a device
+ * that never answers one client's CONNECT delays nobody else, and that
+ * client is closed at the deadline with the handshake's explanation.
+ * About 1 s. */
+static void test_proxy_hybrid_target(void **state)
+{
+	struct fake_device dev = { .hung = -1 };
+	char dsock[PATH_MAX], psock[PATH_MAX], listen_arg[PATH_MAX + 8], target[PATH_MAX + 16],
+		errf[PATH_MAX], buf[64];
+	pthread_t th;
+	int hung, c;
+	pid_t pid;
+
+	SKIP_WITHOUT_VSK();
+	path_in_dir(dsock, sizeof(dsock), "dev.sock");
+	path_in_dir(psock, sizeof(psock), "hp.sock");
+	path_in_dir(errf, sizeof(errf), "hybrid.err");
+	dev.lfd = listen_unix(dsock);
+	assert_int_equal(pthread_create(&th, NULL, fake_device_main, &dev), 0);
+	snprintf(listen_arg, sizeof(listen_arg), "unix:%s", psock);
+	snprintf(target, sizeof(target), "hybrid:%s:5000", dsock);
+	pid = spawn_vsk((const char *[]){ "proxy", "--timeout", "1500", listen_arg, target, NULL },
+			-1, -1, errf);
+	hung = connect_unix(psock);
+	for (int i = 0; i < 500 && dev.hung < 0; i++)
+		usleep(10000);
+	assert_true(dev.hung >= 0);
+	/* The second client is served while the first one's handshake hangs. */
+	c = connect_unix(psock);
+	write_all(c, "ping", 4);
+	assert_int_equal(shutdown(c, SHUT_WR), 0);
+	assert_int_equal(hs_read_all(c, buf, sizeof(buf), 5000), 4);
+	assert_memory_equal(buf, "ping", 4);
+	close(c);
+	assert_int_equal(hs_wait_readable(hung, 0), 0); /* still waiting */
+	/* At the deadline it is closed. */
+	assert_true(hs_read_all(hung, buf, sizeof(buf), 10000) <= 0);
+	close(hung);
+	pthread_join(th, NULL);
+	assert_string_equal(dev.line[0], "CONNECT 5000");
+	assert_string_equal(dev.line[1], "CONNECT 5000");
+	assert_true(running(pid));
+	assert_true(file_gets(errf, "handshake hybrid:", 5000));
+	stop(pid);
+	assert_true(file_contains(errf, "no reply to 'CONNECT 5000' within the timeout"));
+	close(dev.hung);
+	close(dev.lfd);
 }
 
 /* listen --once -o FILE gets exactly what connect read from stdin. */
@@ -451,6 +725,60 @@ static void test_listen_once_output(void **state)
 	free(back);
 }
 
+/* listen's stdout is a pipe nobody reads for a while: the loop goes on
+ * accepting (-v names each client as it is accepted), and once the pipe
+ * is read everything arrives, each client's chunks whole.  About 0.5 s. */
+static void test_listen_slow_stdout(void **state)
+{
+	enum { N = 3, SIZE = 100000 }; /* each fits in its socket buffer */
+	char sock[PATH_MAX], addr[PATH_MAX + 8], errl[PATH_MAX];
+	unsigned char *data = malloc(SIZE), *got = malloc(N * SIZE + 1);
+	int out[2], fds[N];
+	uint64_t st = 3;
+	long total = 0, n;
+	pid_t lp;
+
+	SKIP_WITHOUT_VSK();
+	assert_non_null(data);
+	assert_non_null(got);
+	hs_fill(&st, data, SIZE);
+	path_in_dir(sock, sizeof(sock), "slow.sock");
+	path_in_dir(errl, sizeof(errl), "slow.err");
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	lp = spawn_vsk((const char *[]){ "listen", "-v", addr, NULL }, -1, out[1], errl);
+	close(out[1]);
+	/* The first client fills the pipe and more; the others come once the
+	 * listener is left with output it cannot write. */
+	for (int i = 0; i < N; i++) {
+		fds[i] = connect_unix(sock);
+		write_all(fds[i], (const char *)data, SIZE);
+		shutdown(fds[i], SHUT_WR);
+		if (i == 0)
+			usleep(200000);
+	}
+	/* All accepted (and their ends seen) while nothing read the pipe. */
+	for (int i = 0; i < 500 && !file_contains_n(errl, "vsk: connection from", N); i++)
+		usleep(10000);
+	assert_true(file_contains_n(errl, "vsk: connection from", N));
+	hs_nonblock(out[0]);
+	while (total < (long)N * SIZE && hs_wait_readable(out[0], 10000)) {
+		n = read(out[0], got + total, (size_t)(N * SIZE + 1 - total));
+		if (n > 0)
+			total += n;
+		else if (n == 0)
+			break;
+	}
+	assert_int_equal(total, (long)N * SIZE);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_true(running(lp));
+	stop(lp);
+	close(out[0]);
+	free(data);
+	free(got);
+}
+
 /* listen --echo with connect: stdin comes back on stdout, then both exit
  * (connect only once the echo side ended too). */
 static void test_listen_echo_connect(void **state)
@@ -481,7 +809,7 @@ static void test_listen_echo_connect(void **state)
 	assert_int_equal(wait_exit(cp, 10000), 0);
 	close(out[0]);
 	/* The echo server outlives its clients. */
-	assert_int_equal(waitpid(lp, NULL, WNOHANG), 0);
+	assert_true(running(lp));
 	stop(lp);
 }
 
@@ -535,7 +863,11 @@ int main(void)
 		cmocka_unit_test(test_proxy_unix_to_tcp),
 		cmocka_unit_test(test_proxy_half_close),
 		cmocka_unit_test(test_proxy_target_down),
+		cmocka_unit_test(test_proxy_target_stall),
+		cmocka_unit_test(test_proxy_dial_timeout),
+		cmocka_unit_test(test_proxy_hybrid_target),
 		cmocka_unit_test(test_listen_once_output),
+		cmocka_unit_test(test_listen_slow_stdout),
 		cmocka_unit_test(test_listen_echo_connect),
 		cmocka_unit_test(test_listen_exec),
 		cmocka_unit_test(test_exit_codes),
