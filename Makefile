@@ -1,7 +1,7 @@
 # vsk - AF_VSOCK toolkit.  GNU make.
 #
 # Sources are picked up by wildcard so each module/command is one file:
-#   lib/*.c lib/*/*.c -> libvsk.a, libvsk.so (public header lib/vsk.h)
+#   lib/*/*.c      -> libvsk.a, libvsk.so (public header lib/vsk.h)
 #   src/*.c        -> vsk (src/main.c holds the command table)
 #   tests/unit/test_*.c -> one cmocka binary each, linked with libvsk.a
 
@@ -21,7 +21,10 @@ CC          ?= cc
 WERROR      ?=
 CFLAGS      ?= -O2 -g
 override CFLAGS += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
-CPPFLAGS    += -D_GNU_SOURCE -Ilib -DVSK_VERSION='"$(VERSION)"'
+# lib/ is libvsk in one folder per part (core, dump, relay, bench, vhost,
+# device: docs/ARCHITECTURE.md); every part's headers are on the path.
+LIB_DIRS    := $(patsubst %/,%,$(sort $(dir $(wildcard lib/*/*.c))))
+CPPFLAGS    += -D_GNU_SOURCE -Ilib $(addprefix -I,$(LIB_DIRS)) -DVSK_VERSION='"$(VERSION)"'
 PCAP_CFLAGS := $(shell pkg-config --cflags libpcap 2>/dev/null)
 PCAP_LIBS   := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)

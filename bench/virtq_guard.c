@@ -1,10 +1,10 @@
-/* The cost of the guest memory fault guard (lib/guestmem.h) on the ring
+/* The cost of the guest memory fault guard (lib/vhost/guestmem.h) on the ring
  * operations the device does per packet: vq_pop, a 44-byte header copy
  * out (vq_iov_to_buf), vq_push; a batch of 256 between
  * vq_disable_notify and vq_enable_notify, as the device's tx loop does.
  * Guest and device in one thread, the ring in heap memory (no faults: this
  * measures the guard's fixed cost).  Thread CPU time, best of ROUNDS.
- * Built by bench/virtq-guard against the current lib/virtq.c and against
+ * Built by bench/virtq-guard against the current lib/vhost/virtq.c and against
  * the one before the guard; compiles against either header.
  *
  *   virtq_guard [ROUNDS]     prints "ns-per-element N.NN"

@@ -1,6 +1,6 @@
 /* vsk bench: throughput, round-trip latency and connection rate over any
  * address, with every byte checked unless --no-check (engine and protocol
- * in lib/bench.h).
+ * in lib/bench/bench.h).
  *
  *   vsk bench -s ADDR        serve tests until killed
  *   vsk bench [MODE] ADDR    run one test against a server

@@ -1,6 +1,6 @@
 /* device connections whose host socket is AF_VSOCK SOCK_SEQPACKET: the
  * guest's messages go out through a seqsend thread, one whole message at
- * a time, because a non-blocking send there can cut one (lib/seqsend.h).
+ * a time, because a non-blocking send there can cut one (lib/core/seqsend.h).
  * The messages wait in pend as for any SEQPACKET socket; the one being
  * sent counts toward the guest's credit until the sender says it went. */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* device pcap tap: every packet the device moves, as a LINKTYPE_VSOCK
- * record (lib/capture.c).  A write error stops the capture with one log
+ * record (lib/dump/capture.c).  A write error stops the capture with one log
  * line; the device carries on.  Shared by every loop: records are written
  * under a mutex (only while a capture is on). */
 #ifndef VSK_DEV_TAP_H

@@ -1,5 +1,5 @@
 /* libFuzzer harness: the real `vsk device` transport (lib/device*.c over
- * lib/virtq.c) driven by a fake guest (tests/unit/helper_fakeguest.c) that
+ * lib/vhost/virtq.c) driven by a fake guest (tests/unit/helper_fakeguest.c) that
  * an attacker controls, with real Unix sockets on the host side.
  *
  * Bounded run: tests/fuzz/run [SECONDS] device.

@@ -40,7 +40,7 @@ static void one(const struct timeval *ts, const uint8_t *d, uint32_t caplen, uin
 		(void)timeline_add(tl, ts, &r, &ev, conntrack_get(ct, ev.conn));
 	out.len = 0; /* output content is not checked, only memory safety */
 
-	/* The public face (lib/decode.c) over the same bytes, into a small
+	/* The public face (lib/dump/decode.c) over the same bytes, into a small
 	 * buffer so truncation is exercised too. */
 	{
 		struct vsk_packet p;

@@ -3,7 +3,7 @@
  * Bounded run: tests/fuzz/run [SECONDS] vhost virtq.
  * Build and run by hand (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE \
- *       tests/fuzz/fuzz_vhost.c lib/vhost*.c lib/virtq.c lib/guestmem.c \
+ *       tests/fuzz/fuzz_vhost.c lib/vhost*.c lib/vhost/virtq.c lib/vhost/guestmem.c \
  *       -o build/fuzz_vhost
  *   mkdir -p build/corpus_vhost
  *   build/fuzz_vhost -max_total_time=60 build/corpus_vhost tests/fuzz/corpus/vhost

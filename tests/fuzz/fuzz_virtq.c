@@ -3,7 +3,7 @@
  * Bounded run: tests/fuzz/run [SECONDS] vhost virtq.
  * Build and run by hand (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE \
- *       tests/fuzz/fuzz_virtq.c lib/virtq.c lib/guestmem.c -o build/fuzz_virtq
+ *       tests/fuzz/fuzz_virtq.c lib/vhost/virtq.c lib/vhost/guestmem.c -o build/fuzz_virtq
  *   mkdir -p build/corpus_virtq
  *   build/fuzz_virtq -max_total_time=60 build/corpus_virtq tests/fuzz/corpus/virtq
  *

@@ -1,4 +1,4 @@
-/* Unit tests for lib/capture.c: the pcap writer (device packets with iovec
+/* Unit tests for lib/dump/capture.c: the pcap writer (device packets with iovec
  * payloads, snaplen cuts) read back through the libpcap reader. */
 #include <errno.h>
 #include <setjmp.h>

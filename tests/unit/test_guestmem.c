@@ -1,4 +1,4 @@
-/* Unit tests for lib/guestmem.c: what may be mapped as guest memory (file
+/* Unit tests for lib/vhost/guestmem.c: what may be mapped as guest memory (file
  * systems, sizes, seals, page rounding, limits), munmap of every mapping,
  * and the SIGBUS/SIGSEGV guard: a front end that shrinks its memory file
  * breaks its queues, never the process, while real bugs still crash

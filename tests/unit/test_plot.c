@@ -1,6 +1,6 @@
-/* Unit tests for the --plot pieces: lib/conntrack.c (credit, stalls and
- * waits), lib/timeline.c (bins that double, hostile timestamps),
- * lib/plot.c and lib/svg.c (the SVG and its numbers). */
+/* Unit tests for the --plot pieces: lib/dump/conntrack.c (credit, stalls and
+ * waits), lib/dump/timeline.c (bins that double, hostile timestamps),
+ * lib/dump/plot.c and lib/dump/svg.c (the SVG and its numbers). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

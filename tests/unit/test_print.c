@@ -1,4 +1,4 @@
-/* Unit tests for lib/print.c: tcpdump line, markers for hostile records,
+/* Unit tests for lib/dump/print.c: tcpdump line, markers for hostile records,
  * -v/-x/-X/--json text, filters, timestamps, --conns accounting. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests for lib/vhost.c: the test plays QEMU on one end of a Unix
+/* Unit tests for lib/vhost/vhost.c: the test plays QEMU on one end of a Unix
  * socketpair (messages with SCM_RIGHTS fds: a memfd as guest memory,
  * eventfds for kick/call) and vu_dispatch() serves the other end.
  * Malformed messages must get an error, never a crash or an fd leak. */

@@ -1,4 +1,4 @@
-/* Unit tests for lib/virtq.c: a fake guest in a memfd lays out descriptor
+/* Unit tests for lib/vhost/virtq.c: a fake guest in a memfd lays out descriptor
  * tables and rings at guest-physical addresses; vq_pop/vq_push/vq_notify
  * run against it.  Malformed chains must be errors, never reads outside
  * guest memory (run under -fsanitize=address too). */

@@ -1,4 +1,4 @@
-/* Unit tests for lib/wire.c: byte layouts, bounds checks, op mapping,
+/* Unit tests for lib/dump/wire.c: byte layouts, bounds checks, op mapping,
  * record splitting on hostile lengths, name tables. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /* sock internals shared inside libvsk (lib/device.c listens through them,
- * lib/dial.c connects with the address builders). */
+ * lib/core/dial.c connects with the address builders). */
 #ifndef VSK_SOCK_H
 #define VSK_SOCK_H
 

@@ -1,4 +1,4 @@
-/* hybrid-seq internals shared inside libvsk (lib/dial.c connects to
+/* hybrid-seq internals shared inside libvsk (lib/core/dial.c connects to
  * "PATH" VSK_HYBRID_SEQ_SUFFIX; the device listens there). */
 #ifndef VSK_HYBRID_SEQ_H
 #define VSK_HYBRID_SEQ_H
