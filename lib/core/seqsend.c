@@ -29,7 +29,7 @@ struct seqsend {
 	bool quit;          /* the loop is done with S */
 };
 
-static ssize_t send_whole(int fd, const void *buf, size_t len)
+ssize_t seqsend_whole(int fd, const void *buf, size_t len)
 {
 	for (;;) {
 		/* Blocking: the kernel waits for credit between packets. */
@@ -66,7 +66,7 @@ static void *run(void *arg)
 		if (s->quit)
 			break;
 		pthread_mutex_unlock(&s->mu);
-		r = send_whole(s->fd, s->buf, s->len);
+		r = seqsend_whole(s->fd, s->buf, s->len);
 		pthread_mutex_lock(&s->mu);
 		free(s->buf);
 		s->buf = NULL;

@@ -41,6 +41,10 @@ int seqsend_done(struct seqsend *s, ssize_t *result);
 /* A message was handed over and seqsend_done() has not reported it yet
  * (seqsend_start() would say -EBUSY). */
 bool seqsend_busy(const struct seqsend *s);
+/* One blocking send of BUF as one whole message (what the thread does;
+ * for callers with a sender thread of their own): LEN, or -errno (-EIO
+ * if the kernel took less). */
+ssize_t seqsend_whole(int fd, const void *buf, size_t len);
 /* Done with S and its socket; take seqsend_efd() out of any poll set
  * first.  A send in progress is woken by a shutdown of the socket; the
  * thread then frees everything itself.  Never waits. */

@@ -76,18 +76,22 @@ static bool tx_gather(struct dev_conn *c)
 	return true;
 }
 
-int conn_batch_end(struct dev_conn *c)
+/* What waits for the host socket goes out, then the credit and shutdown
+ * work that depends on it. */
+static int drain_to_host(struct dev_conn *c)
 {
-	int rc;
+	int rc = pend_empty(&c->pend) ? 0 : flush_pend(c);
 
-	c->tx_listed = false;
-	if (c->e.dead)
-		return DEV_CLOSED;
-	rc = pend_empty(&c->pend) ? 0 : flush_pend(c);
 	if (rc < 0)
 		return conn_host_gone(c, -rc, "write");
 	credit_maybe(c);
-	if (shutdown_check(c) == DEV_CLOSED)
+	return shutdown_check(c);
+}
+
+int conn_batch_end(struct dev_conn *c)
+{
+	c->tx_listed = false;
+	if (c->e.dead || drain_to_host(c) == DEV_CLOSED)
 		return DEV_CLOSED;
 	conn_update(c);
 	return DEV_OPEN;
@@ -323,8 +327,6 @@ static int conn_pump(struct dev_conn *c)
 
 int conn_host_event(struct dev_conn *c, uint32_t events)
 {
-	int rc;
-
 	if (c->e.dead)
 		return DEV_CLOSED; /* an event from before its close, this round */
 	if (c->state == CS_HANDSHAKE)
@@ -335,14 +337,8 @@ int conn_host_event(struct dev_conn *c, uint32_t events)
 		return conn_host_hangup(c);
 	if (c->state != CS_ESTABLISHED)
 		return DEV_OPEN;
-	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-		rc = pend_empty(&c->pend) ? 0 : flush_pend(c);
-		if (rc < 0)
-			return conn_host_gone(c, -rc, "write");
-		credit_maybe(c);
-		if (shutdown_check(c) == DEV_CLOSED)
-			return DEV_CLOSED;
-	}
+	if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && drain_to_host(c) == DEV_CLOSED)
+		return DEV_CLOSED;
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		return conn_pump(c);
 	conn_update(c);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "relay_int.h"
+#include "seqsend.h"
 
 enum seq_state { SEQ_IDLE, SEQ_BUSY, SEQ_DONE };
 
@@ -63,19 +64,6 @@ int relay_seq_init(struct relay *r)
 	return -pthread_mutex_init(&r->seq_mu, NULL);
 }
 
-static ssize_t send_whole(int fd, const char *buf, size_t len)
-{
-	for (;;) {
-		/* Blocking: the kernel waits for credit between packets. */
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n >= 0)
-			return n == (ssize_t)len ? n : -EIO;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
 static void seq_destroy(struct relay_seq *s)
 {
 	pthread_mutex_destroy(&s->mu);
@@ -101,7 +89,7 @@ static void *seq_main(void *arg)
 			return NULL; /* joined by relay_seq_release() */
 		}
 		pthread_mutex_unlock(&s->mu);
-		n = send_whole(s->fd, s->buf, s->len);
+		n = seqsend_whole(s->fd, s->buf, s->len);
 		pthread_mutex_lock(&s->mu);
 		s->result = n;
 		s->state = SEQ_DONE;
