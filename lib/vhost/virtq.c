@@ -332,12 +332,12 @@ void vq_unpop(struct vq *q)
 void vq_push(struct vq *q, const struct vq_elem *e, uint32_t written)
 {
 	struct vu_guard g;
+	/* volatile: live across sigsetjmp, so not kept in a register. */
+	volatile uint32_t len = written > e->in_len ? e->in_len : written;
 	uint8_t *ue;
 
 	if (!usable(q) || e->head >= q->num)
 		return;
-	if (written > e->in_len)
-		written = e->in_len;
 	if (sigsetjmp(g.env, 0)) {
 		faulted(q);
 		return;
@@ -345,7 +345,7 @@ void vq_push(struct vq *q, const struct vq_elem *e, uint32_t written)
 	vu_guard_enter(&g, q->mem);
 	ue = used_elem(q, q->used_idx & (q->num - 1));
 	st32(ue, e->head);
-	st32(ue + 4, written);
+	st32(ue + 4, len);
 	/* Release: the element is visible before the index that covers it. */
 	st16_release(used_idx(q), (uint16_t)(q->used_idx + 1));
 	vu_guard_leave(&g);
