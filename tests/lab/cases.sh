@@ -564,6 +564,8 @@ t_device_dropin_vsock() {
 	run busy vsk device --vm guest-cid=4,forward-cid=1,forward-listen=9003,socket=/tmp/vhost9.socket
 	[ "$RC" = 1 ] || fail "forward-listen on a busy port exited $RC, want 1"
 	grep -q "forward-listen.*9003" busy.err || fail "no line naming port 9003: $(excerpt busy.err)"
+}
+
 # ---- issue 12: a relay where no connection waits on another. A client
 # that stops reading makes the proxy's sends to it wait for credit (on that
 # connection's sender thread); another client of the same proxy must get
