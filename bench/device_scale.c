@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "device/device.h"
@@ -454,7 +455,27 @@ static void *run_loop0(void *arg)
 	return NULL;
 }
 
-static double run_threads(unsigned threads, double secs)
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double thread_cpu_s(pthread_t t)
+{
+	clockid_t c;
+	struct timespec ts;
+
+	if (pthread_getcpuclockid(t, &c) != 0 || clock_gettime(c, &ts) < 0)
+		return 0;
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Aggregate GB/s; *cpus: CPUs the whole process kept busy (guests, peers
+ * and loops), *loop0: the share of one CPU the first event loop used. */
+static double run_threads(unsigned threads, double secs, double *cpus, double *loop0)
 {
 	struct busy b[2];
 	struct dev *d;
@@ -462,7 +483,7 @@ static double run_threads(unsigned threads, double secs)
 	struct loop0 l0 = { .stop = &stop };
 	pthread_t lt;
 	unsigned long long r0 = 0, r1 = 0;
-	double t0, t1;
+	double t0, t1, c0, c1, l0c, l1c;
 
 	atomic_init(&stop, false);
 	if (dev_create(&d, logcb, NULL) < 0 || dev_set_threads(d, threads) < 0)
@@ -497,12 +518,18 @@ static double run_threads(unsigned threads, double secs)
 		pthread_create(&b[i].guest_th, NULL, busy_guest, &b[i]);
 	usleep(500000); /* warm up */
 	t0 = dd_now();
+	c0 = cpu_s();
+	l0c = thread_cpu_s(lt);
 	for (int i = 0; i < 2; i++)
 		r0 += atomic_load(&b[i].received);
 	usleep((useconds_t)(secs * 1e6));
 	for (int i = 0; i < 2; i++)
 		r1 += atomic_load(&b[i].received);
 	t1 = dd_now();
+	c1 = cpu_s();
+	l1c = thread_cpu_s(lt);
+	*cpus = (c1 - c0) / (t1 - t0);
+	*loop0 = (l1c - l0c) / (t1 - t0);
 	atomic_store(&stop, true);
 	for (int i = 0; i < 2; i++)
 		pthread_join(b[i].guest_th, NULL);
@@ -543,11 +570,13 @@ int main(int argc, char **argv)
 		rc = run_vms((unsigned)strtoul(argv[2], NULL, 10));
 	} else if (argc == 4 && strcmp(argv[1], "threads") == 0) {
 		unsigned t = (unsigned)strtoul(argv[2], NULL, 10);
-		double gbs = run_threads(t, strtod(argv[3], NULL));
+		double cpus, loop0;
+		double gbs = run_threads(t, strtod(argv[3], NULL), &cpus, &loop0);
 
-		printf("2 busy VMs (guest -> host, 64 KiB packets), %u event loop%s: %.3f GB/s together\n", t,
-		       t == 1 ? "" : "s", gbs);
-		printf("RESULT threads-%u-gbs %.3f\n", t, gbs);
+		printf("2 busy VMs (guest -> host, 64 KiB packets), %u event loop%s: %.3f GB/s together; "
+		       "%.2f CPUs busy, loop 0 %.0f%% of a CPU\n",
+		       t, t == 1 ? "" : "s", gbs, cpus, loop0 * 100);
+		printf("RESULT threads-%u-gbs %.3f\nRESULT threads-%u-cpus %.2f\n", t, gbs, t, cpus);
 		rc = 0;
 	} else {
 		fprintf(stderr, "usage: device_scale conns N | vms N | threads T SECS\n");
