@@ -1,6 +1,8 @@
 /* Test helpers for the relay tests (see helper_relay.h). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -95,4 +97,26 @@ void tcp_pair(int fd[2])
 	fd[1] = accept(lfd, NULL, NULL);
 	assert_true(fd[1] >= 0);
 	close(lfd);
+}
+
+int fill_tcp_queue(uint16_t port, int *hold, int max)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int n = 0;
+
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	while (n < max) {
+		struct pollfd pfd;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&in, sizeof(in)) < 0)
+			assert_int_equal(errno, EINPROGRESS);
+		hold[n++] = fd;
+		pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+		if (poll(&pfd, 1, 200) == 0)
+			return n; /* this one hangs: the queue is full */
+	}
+	fail_msg("the accept queue of port %u never filled in %d connects", port, max);
+	return n;
 }

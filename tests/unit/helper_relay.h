@@ -4,6 +4,7 @@
 #define HELPER_RELAY_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include "helper_stream.h"
 #include "relay.h"
@@ -35,5 +36,9 @@ void two_pairs(int type, int x[2], int y[2]);
 /* A connected TCP pair on loopback: FD[0] the connecting end. */
 void tcp_pair(int fd[2]);
 void check_flow(const struct hs_flow *f);
+/* Connect to loopback PORT without waiting until a connect hangs (the
+ * listener's accept queue is full); the sockets go to HOLD, closed by the
+ * caller.  Their count. */
+int fill_tcp_queue(uint16_t port, int *hold, int max);
 
 #endif

@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "helper_relay.h"
+
 #include "dial.h"
 
 static char dir[64];
@@ -65,29 +67,6 @@ static int tcp_listener(int backlog, uint16_t *port)
 	return fd;
 }
 
-/* Fill LFD's accept queue with connections nobody accepts, until one
- * hangs; they go to HOLD (closed by the caller).  The number held. */
-static int fill_tcp_queue(uint16_t port, int *hold, int max)
-{
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int n = 0;
-
-	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	while (n < max) {
-		struct pollfd pfd;
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-		assert_true(fd >= 0);
-		if (connect(fd, (struct sockaddr *)&in, sizeof(in)) < 0)
-			assert_int_equal(errno, EINPROGRESS);
-		hold[n++] = fd;
-		pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-		if (poll(&pfd, 1, 200) == 0)
-			return n; /* this one hangs: the queue is full */
-	}
-	fail_msg("the accept queue never filled in %d connects", max);
-	return n;
-}
 
 static void test_tcp_connect_and_refused(void **state)
 {

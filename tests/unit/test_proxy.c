@@ -23,6 +23,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "helper_relay.h"
+
 #include "helper_vskbin.h"
 #include "helper_stream.h"
 
@@ -474,29 +476,6 @@ static void test_proxy_target_down(void **state)
 	assert_true(file_contains(errf, "connect unix:"));
 }
 
-/* Connect to PORT directly, without waiting, until a connect hangs (the
- * listener's accept queue is full); the sockets go to HOLD.  Their count. */
-static int fill_tcp_queue(uint16_t port, int *hold, int max)
-{
-	struct sockaddr_in in;
-	int n = 0;
-
-	in_addr(&in, port);
-	while (n < max) {
-		struct pollfd pfd;
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-		assert_true(fd >= 0);
-		if (connect(fd, (struct sockaddr *)&in, sizeof(in)) < 0)
-			assert_int_equal(errno, EINPROGRESS);
-		hold[n++] = fd;
-		pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-		if (poll(&pfd, 1, 200) == 0)
-			return n;
-	}
-	fail_msg("the accept queue of port %u never filled", port);
-	return n;
-}
 
 /* Issue 12's stall: the target stops accepting (its queue is full) while
  * connections through the proxy are streaming, and new clients arrive
