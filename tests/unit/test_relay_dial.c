@@ -101,6 +101,24 @@ static void test_dial_flows(void **state)
 	close(lfd);
 }
 
+/* Dial T until a connect does not complete at once (the Unix listener's
+ * backlog is full); the connected sockets go to HOLD.  Their count. */
+static int fill_unix_queue(const struct dial_target *t, int *hold, int max)
+{
+	int n = 0;
+
+	for (;;) {
+		struct dial d;
+
+		if (dial_start(&d, t) != 0) {
+			dial_cancel(&d);
+			return n;
+		}
+		assert_true(n < max);
+		hold[n++] = dial_take(&d);
+	}
+}
+
 /* A dial that fails: the client is closed and the failure reported with
  * the dial's step; one that times out likewise. */
 static void test_dial_fails(void **state)
@@ -109,25 +127,14 @@ static void test_dial_fails(void **state)
 	struct dial_target t, full;
 	struct relay_end a;
 	char path[128], buf[8];
-	int x[2], y[2], lfd, hold[8], n = 0;
+	int x[2], y[2], lfd, hold[8], n;
 
 	snprintf(path, sizeof(path), "%s/none.sock", dir);
 	target(&t, path);
 	snprintf(path, sizeof(path), "%s/full.sock", dir);
 	lfd = unix_listener(path, 1);
 	target(&full, path);
-	/* Fill the listener's queue. */
-	for (;;) {
-		struct dial d;
-		int rc = dial_start(&d, &full);
-
-		if (rc != 0) {
-			dial_cancel(&d);
-			break;
-		}
-		assert_true(n < 8);
-		hold[n++] = dial_take(&d);
-	}
+	n = fill_unix_queue(&full, hold, 8); /* the listener's queue */
 	runner_init(&rn);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, x), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, y), 0);
@@ -167,21 +174,12 @@ static void test_dial_client_leaves(void **state)
 	struct dial_target t;
 	struct relay_end a;
 	char path[128], buf[16];
-	int gone[2], half[2], lfd, hold[8], n = 0, c;
+	int gone[2], half[2], lfd, hold[8], n, c;
 
 	snprintf(path, sizeof(path), "%s/leave.sock", dir);
 	lfd = unix_listener(path, 1);
 	target(&t, path);
-	for (;;) {
-		struct dial d;
-
-		if (dial_start(&d, &t) != 0) {
-			dial_cancel(&d);
-			break;
-		}
-		assert_true(n < 8);
-		hold[n++] = dial_take(&d);
-	}
+	n = fill_unix_queue(&t, hold, 8);
 	runner_init(&rn);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gone), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, half), 0);
@@ -235,21 +233,12 @@ static void test_pending_dial_blocks_nobody(void **state)
 	struct relay_end a, b;
 	struct hs_flow fl[2];
 	char path[128], buf[8];
-	int x[2], y[2], z[2], lfd, hold[8], n = 0, c;
+	int x[2], y[2], z[2], lfd, hold[8], n, c;
 
 	snprintf(path, sizeof(path), "%s/stall.sock", dir);
 	lfd = unix_listener(path, 1);
 	target(&t, path);
-	for (;;) {
-		struct dial d;
-
-		if (dial_start(&d, &t) != 0) {
-			dial_cancel(&d);
-			break;
-		}
-		assert_true(n < 8);
-		hold[n++] = dial_take(&d);
-	}
+	n = fill_unix_queue(&t, hold, 8);
 	runner_init(&rn);
 	two_pairs(SOCK_STREAM, x, y);
 	a = sock_end(x[1]);
