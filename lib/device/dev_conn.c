@@ -387,6 +387,11 @@ int conn_timer(struct dev_conn *c, int64_t now)
 	}
 }
 
+bool conn_wait_driver(struct dev_conn *c)
+{
+	return !c->e.dead && c->host_initiated && conn_host_wait_driver(c);
+}
+
 void conn_drop(struct dev_conn *c, bool rst)
 {
 	if (c->e.dead)

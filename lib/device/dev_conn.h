@@ -81,6 +81,10 @@ int conn_timer(struct dev_conn *c, int64_t now);
 int conn_rx_ready(struct dev_conn *c);
 /* The VM drops C (reset, reboot, broken ring); RST: tell the guest. */
 void conn_drop(struct dev_conn *c, bool rst);
+/* The guest's driver went away (reset, reboot): true if C stays, a host
+ * client the guest has not accepted yet that waits for the driver (still
+ * sending its CONNECT line, or with connect-timeout time left). */
+bool conn_wait_driver(struct dev_conn *c);
 /* Free a retired connection (taken from the table's dead list). */
 void conn_free(struct dev_conn *c);
 

@@ -164,6 +164,18 @@ int conn_host_refused(struct dev_conn *c)
 	return conn_close(c);
 }
 
+bool conn_host_wait_driver(struct dev_conn *c)
+{
+	if (c->state == CS_HANDSHAKE || c->state == CS_HOLD)
+		return true;
+	if (c->state != CS_WAIT_RESPONSE || c->hold_deadline == 0 || dev_now_ms() >= c->hold_deadline)
+		return false;
+	/* Our REQUEST went with the old driver: ask the new one. */
+	c->hold_ms = 0;
+	hold(c);
+	return true;
+}
+
 int conn_host_hangup(struct dev_conn *c)
 {
 	dev_logf(c->v->log, 1, "vm %u: host client for port %u left while held", c->v->cid, c->e.gport);

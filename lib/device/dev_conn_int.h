@@ -102,6 +102,10 @@ int conn_host_response(struct dev_conn *c);   /* the guest's RESPONSE */
 int conn_host_timer(struct dev_conn *c);      /* a deadline of those states */
 int conn_host_refused(struct dev_conn *c);    /* the guest's RST to our REQUEST */
 int conn_host_hangup(struct dev_conn *c);     /* CS_HOLD: the client left */
+/* The guest's driver went away: true if C, a host client the guest has
+ * not accepted, waits for the driver (held again, with connect-timeout
+ * time left, or still in its handshake). */
+bool conn_host_wait_driver(struct dev_conn *c);
 
 /* dev_conn_dial.c: guest-initiated connections until they are up. */
 int conn_guest_request(struct dev_vmctx *v, const struct wire_virtio *h);

@@ -78,10 +78,22 @@ static void sync_rxq(struct dev_vm *vm)
 	vm->rxq.has_peer = vm->vu_active || vm->attached;
 }
 
-static void drop_conns(struct dev_vm *vm, bool rst)
+/* Drop the VM's connections (RST: tell the guest); the number dropped.
+ * KEEP: host clients the guest never saw stay, for the driver when it is
+ * back.  Dropping one never retires another of this VM: NEXT stays valid. */
+static unsigned drop_conns(struct dev_vm *vm, bool rst, bool keep)
 {
-	while (vm->tab.all != NULL)
-		conn_drop(conn_of(vm->tab.all), rst);
+	struct dev_centry *e, *next;
+	unsigned n = 0;
+
+	for (e = vm->tab.all; e != NULL; e = next) {
+		next = e->next;
+		if (keep && conn_wait_driver(conn_of(e)))
+			continue;
+		conn_drop(conn_of(e), rst);
+		n++;
+	}
+	return n;
 }
 
 static void vm_broken(struct dev_vm *vm, unsigned qidx)
@@ -100,7 +112,7 @@ static void vm_broken(struct dev_vm *vm, unsigned qidx)
 				 vm->cfg.cid, qname[qidx]);
 	}
 	vm->st.drops++;
-	drop_conns(vm, false);
+	drop_conns(vm, false, false);
 	rxq_clear(&vm->rxq);
 }
 
@@ -356,11 +368,12 @@ static void cb_queue_stopped(struct vu_dev *vu, unsigned i)
 	sync_rxq(vm);
 	dev_logf(vm->env->log, 1, "vm %u: %s queue stopped", vm->cfg.cid, qname[i]);
 	if (i != DEV_QEV && vm->tab.n > 0) {
-		dev_logf(vm->env->log, 0, "vm %u: queues stopped (guest reset, reboot or QEMU stop): %u connections dropped",
-			 vm->cfg.cid, vm->tab.n);
 		/* The RSTs wait in the backlog: after a pause the same guest
 		 * learns its connections are gone; a reset discards them. */
-		drop_conns(vm, true);
+		unsigned n = drop_conns(vm, true, true);
+
+		dev_logf(vm->env->log, 0, "vm %u: queues stopped (guest reset, reboot or QEMU stop): %u connections "
+			 "dropped, %u host clients wait for the driver", vm->cfg.cid, n, vm->tab.n);
 	}
 }
 
@@ -368,7 +381,7 @@ static void cb_reset(struct vu_dev *vu)
 {
 	struct dev_vm *vm = vu->opaque;
 
-	drop_conns(vm, false);
+	drop_conns(vm, false, true);
 	rxq_clear(&vm->rxq);
 	vm->reset_event = false;
 	dev_logf(vm->env->log, 1, "vm %u: device reset", vm->cfg.cid);
@@ -708,7 +721,7 @@ void vm_free(struct dev_vm *vm)
 {
 	struct dev_env *env = vm->env;
 
-	drop_conns(vm, false);
+	drop_conns(vm, false, false);
 	if (vm->vu_active) {
 		dev_ep_del(env->epfd, &vm->vu_sock);
 		vu_close(&vm->vu);
@@ -770,7 +783,7 @@ void dev_vm_detach(struct dev_vm *vm)
 			dev_ep_del(vm->env->epfd, &vm->kick[i]);
 			vm->kick[i].fd = -1;
 		}
-	drop_conns(vm, false);
+	drop_conns(vm, false, true);
 	rxq_clear(&vm->rxq);
 	for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
 		vm->q[i] = NULL;

@@ -760,6 +760,68 @@ static void test_hold_client_leaves(void **state)
 	assert_int_equal(dev_vm_nconns(f->vm[0]), 0);
 }
 
+/* The guest's driver goes away (reset, reboot): its connections go, but
+ * host clients it never saw, one held by connect-timeout and one still
+ * sending its CONNECT line, wait for the driver and are served after. */
+static void test_hold_across_reset(void **state)
+{
+	struct fx *f = *state;
+	struct wire_virtio h;
+	int held, slow, open;
+
+	vm4_timeout(f, 10000, true);
+	open = stream_client(f, "CONNECT 5006\n"); /* a connection the guest has */
+	assert_int_equal(take(f, 0, &h, NULL, 0), 1);
+	assert_int_equal(h.op, WIRE_OP_REQUEST);
+	gsend(f, 0, WIRE_TYPE_STREAM, 5006, VSK_CID_HOST, h.src_port, WIRE_OP_RESPONSE, 0, NULL, 0);
+	expect_ok(f, open, h.src_port);
+	held = stream_client(f, "CONNECT 5005\n");
+	assert_int_equal(take(f, 0, &h, NULL, 0), 1);
+	assert_int_equal(h.op, WIRE_OP_REQUEST);
+	gsend(f, 0, WIRE_TYPE_STREAM, 5005, VSK_CID_HOST, h.src_port, WIRE_OP_RST, 0, NULL, 0);
+	slow = stream_client(f, "CONN");
+	for (int i = 0; i < 5; i++)
+		spin(f);
+	assert_int_equal(dev_vm_nconns(f->vm[0]), 3);
+	dev_vm_detach(f->vm[0]); /* the guest reboots */
+	assert_true(closed_spin(f, open));
+	assert_int_equal(dev_vm_nconns(f->vm[0]), 2);
+	{
+		struct pollfd p[2] = { { .fd = held, .events = POLLIN }, { .fd = slow, .events = POLLIN } };
+
+		assert_int_equal(poll(p, 2, 0), 0); /* both still wait */
+	}
+	/* The new driver starts afresh: what the old one did not read is gone. */
+	while (fg_rx_take(&f->g[0], &h, NULL, 0, NULL) == 1)
+		;
+	guest_up(f, 0);
+	assert_int_equal(write(slow, "ECT 5005\n", 9), 9);
+	for (int n = 0; n < 2; n++) {
+		int k;
+
+		for (k = 0; k < 500 && fg_rx_take(&f->g[0], &h, NULL, 0, NULL) != 1; k++)
+			spin(f);
+		assert_true(k < 500);
+		if (h.op != WIRE_OP_REQUEST) { /* the guest first learns of the reset */
+			n--;
+			continue;
+		}
+		assert_int_equal(h.dst_port, 5005);
+		gsend(f, 0, WIRE_TYPE_STREAM, 5005, VSK_CID_HOST, h.src_port, WIRE_OP_RESPONSE, 0, NULL, 0);
+	}
+	{
+		char b1[32], b2[32];
+
+		assert_true(read_spin(f, held, b1, sizeof(b1)) > 3);
+		assert_true(read_spin(f, slow, b2, sizeof(b2)) > 3);
+		assert_memory_equal(b1, "OK ", 3);
+		assert_memory_equal(b2, "OK ", 3);
+	}
+	close(open);
+	close(held);
+	close(slow);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -776,6 +838,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hold_refused_then_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_times_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_client_leaves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_across_reset, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
