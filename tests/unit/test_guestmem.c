@@ -234,11 +234,13 @@ static void test_hugetlb_shortage(void **state)
 	if (fd < 0 || hp <= 0 || free_hp < 0) {
 		if (fd >= 0)
 			close(fd);
-		skip(); /* no hugetlbfs in this kernel */
+		print_message("skipped: no hugetlbfs in this kernel (memfd_create MFD_HUGETLB)\n");
+		skip();
 	}
 	if (free_hp > 16 || atol(buf) > 0) {
 		close(fd);
-		skip(); /* too many free (or overcommitted) huge pages to run out of */
+		print_message("skipped: %ld free (or overcommitted) huge pages, too many to run out of\n", free_hp);
+		skip();
 	}
 	assert_int_equal(ftruncate(fd, (free_hp + 1) * hp * 1024), 0);
 	assert_int_equal(map_one(&m, fd, (uint64_t)(free_hp + 1) * hp * 1024, why, sizeof(why)), -ENOMEM);
@@ -255,8 +257,10 @@ static void test_hugetlb_unmap(void **state)
 	char why[192];
 	int fd, before;
 
-	if (free_hp < 1 || hp <= 0)
-		skip(); /* needs one free huge page (vm.nr_hugepages) */
+	if (free_hp < 1 || hp <= 0) {
+		print_message("skipped: needs one free huge page (vm.nr_hugepages is 0 or all in use)\n");
+		skip();
+	}
 	fd = memfd_create("huge", MFD_CLOEXEC | MFD_HUGETLB);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, hp * 1024), 0);

@@ -344,8 +344,10 @@ static void test_plot_write_error(void **state)
 	struct rig g;
 	FILE *f = fopen("/dev/full", "w");
 
-	if (f == NULL)
+	if (f == NULL) {
+		print_message("skipped: no /dev/full (%s)\n", strerror(errno));
 		skip();
+	}
 	setvbuf(f, NULL, _IONBF, 0);
 	rig_new(&g, -1);
 	credit_scenario(&g);

@@ -408,7 +408,8 @@ static void test_hugetlb_shortage(void **state)
 	if (h < 0 || hp <= 0 || nfree < 0 || nfree > 16 || over > 0) {
 		if (h >= 0)
 			close(h);
-		skip(); /* no hugetlbfs, or too many huge pages to run short */
+		print_message("skipped: no hugetlbfs, or too many free huge pages to run short\n");
+		skip();
 	}
 	assert_int_equal(ftruncate(h, (nfree + 1) * hp), 0);
 	connect4(f);

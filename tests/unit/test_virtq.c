@@ -568,7 +568,8 @@ static void test_len_overflow(void **state)
 	map = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (map == MAP_FAILED) {
 		close(fd);
-		skip(); /* cmocka prints "SKIPPED": no 8 GiB of address space */
+		print_message("skipped: no 8 GiB of address space for the mapping (%s)\n", strerror(errno));
+		skip();
 	}
 	vm = g->vm;
 	vm.n = 2;
