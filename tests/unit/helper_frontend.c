@@ -137,27 +137,12 @@ int fe_recv(struct fe *f, uint32_t req, void *out, size_t outlen)
 	return rc < 0 ? rc : (int)size;
 }
 
-int fe_ack(struct fe *f, uint32_t req, const void *payload, uint32_t size, const int *fds, unsigned nfds,
-	   uint64_t *ack)
+/* Send REQ with FLAGS, then read its u64 reply into *V. */
+static int fe_u64_reply(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+			const int *fds, unsigned nfds, uint64_t *v)
 {
 	uint8_t r[8];
-	int rc = fe_send(f, req, V1 | NEED_REPLY, payload, size, fds, nfds);
-
-	if (rc < 0)
-		return rc;
-	rc = fe_recv(f, req, r, sizeof(r));
-	if (rc < 0)
-		return rc;
-	if (rc != 8)
-		return -EPROTO;
-	*ack = get64(r);
-	return 0;
-}
-
-int fe_get_u64(struct fe *f, uint32_t req, uint64_t *v)
-{
-	uint8_t r[8];
-	int rc = fe_send(f, req, V1, NULL, 0, NULL, 0);
+	int rc = fe_send(f, req, flags, payload, size, fds, nfds);
 
 	if (rc < 0)
 		return rc;
@@ -168,6 +153,17 @@ int fe_get_u64(struct fe *f, uint32_t req, uint64_t *v)
 		return -EPROTO;
 	*v = get64(r);
 	return 0;
+}
+
+int fe_ack(struct fe *f, uint32_t req, const void *payload, uint32_t size, const int *fds, unsigned nfds,
+	   uint64_t *ack)
+{
+	return fe_u64_reply(f, req, V1 | NEED_REPLY, payload, size, fds, nfds, ack);
+}
+
+int fe_get_u64(struct fe *f, uint32_t req, uint64_t *v)
+{
+	return fe_u64_reply(f, req, V1, NULL, 0, NULL, 0, v);
 }
 
 static uint64_t ack_or_max(struct fe *f, uint32_t req, const void *p, uint32_t size, const int *fds, unsigned n)
