@@ -65,24 +65,18 @@ void fe_close(struct fe *f)
 	}
 }
 
-int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
-	    unsigned nfds)
+ssize_t fe_sendmsg(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
 {
 	union {
-		char b[CMSG_SPACE(8 * sizeof(int))];
+		char b[CMSG_SPACE(FE_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} cb;
-	uint8_t buf[12 + 4096];
-	struct iovec iov = { buf, 12 + size };
+	struct iovec iov = { (void *)buf, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
 
-	if (size > 4096 || nfds > 8)
+	if (nfds > FE_MAX_FDS)
 		return -EINVAL;
-	put32(buf, req);
-	put32(buf + 4, flags);
-	put32(buf + 8, size);
-	if (size)
-		memcpy(buf + 12, payload, size);
 	if (nfds) {
 		struct cmsghdr *cm;
 
@@ -94,7 +88,23 @@ int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uin
 		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
 		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
 	}
-	return sendmsg(f->fd, &mh, MSG_NOSIGNAL) == (ssize_t)(12 + size) ? 0 : -EIO;
+	n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	return n < 0 ? -errno : n;
+}
+
+int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
+	    unsigned nfds)
+{
+	uint8_t buf[12 + 4096];
+
+	if (size > 4096 || nfds > 8)
+		return -EINVAL;
+	put32(buf, req);
+	put32(buf + 4, flags);
+	put32(buf + 8, size);
+	if (size)
+		memcpy(buf + 12, payload, size);
+	return fe_sendmsg(f->fd, buf, 12 + size, fds, nfds) == (ssize_t)(12 + size) ? 0 : -EIO;
 }
 
 /* LEN bytes within the deadline. */

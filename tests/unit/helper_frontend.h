@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Request codes (vhost-user.rst). */
 enum {
@@ -32,6 +33,10 @@ struct fe {
 /* Connect to PATH (retried for up to a second). */
 int fe_connect(struct fe *f, const char *path);
 void fe_close(struct fe *f);
+#define FE_MAX_FDS 16
+/* One sendmsg of LEN bytes of BUF on FD with NFDS fds (SCM_RIGHTS), as
+ * they are (a test may send a lying header): bytes sent, or -errno. */
+ssize_t fe_sendmsg(int fd, const void *buf, size_t len, const int *fds, unsigned nfds);
 int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
 	    unsigned nfds);
 /* One reply to REQ: its payload size, or -ETIMEDOUT / -ECONNRESET / -EPROTO. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "helper_frontend.h"
 #include "vhost.h"
 #include "vhost_int.h"
 
@@ -91,26 +92,8 @@ static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return l
 
 static void send_raw(struct ctx *c, const void *buf, size_t len, const int *fds, unsigned nfds)
 {
-	union {
-		char b[CMSG_SPACE(16 * sizeof(int))];
-		struct cmsghdr align;
-	} cb;
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		assert_true(nfds <= 16);
-		mh.msg_control = cb.b;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
-	assert_int_equal(sendmsg(c->qemu, &mh, 0), (ssize_t)len);
+	assert_true(nfds <= FE_MAX_FDS);
+	assert_int_equal(fe_sendmsg(c->qemu, buf, len, fds, nfds), (ssize_t)len);
 }
 
 /* Send one message whose header claims SIZE and that carries LEN bytes. */
