@@ -1,5 +1,7 @@
 /* Helpers shared by the subcommands: number/address parsing, error exits. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio_ext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,62 @@ int cli_usage(const char *text, bool asked)
 {
 	fputs(text, asked ? stdout : stderr);
 	return asked ? 0 : EXIT_USAGE;
+}
+
+int cli_usage_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vsk %s: ", cli_cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nsee 'vsk %s --help'\n", cli_cmd);
+	return EXIT_USAGE;
+}
+
+_Noreturn void cli_usage_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vsk %s: ", cli_cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nsee 'vsk %s --help'\n", cli_cmd);
+	exit(EXIT_USAGE);
+}
+
+int cli_bad_option(void)
+{
+	fprintf(stderr, "see 'vsk %s --help'\n", cli_cmd);
+	return EXIT_USAGE;
+}
+
+void cli_close_stdout(void)
+{
+	/* A write that failed earlier may have left its errno. */
+	int e0 = errno;
+	bool pending = __fpending(stdout) > 0, failed = ferror(stdout) != 0;
+	int rc = fclose(stdout), e = errno;
+
+	if (rc == 0 && !failed)
+		return;
+	/* Nothing was to be written to a closed stdout: nothing was lost. */
+	if (rc != 0 && !failed && !pending && e == EBADF)
+		return;
+	if (rc != 0 && e == EPIPE)
+		return;
+	if (rc != 0) {
+		errno = e;
+		warn("write stdout");
+	} else if (e0 == ENOSPC || e0 == EDQUOT || e0 == EFBIG || e0 == EIO || e0 == EBADF) {
+		errno = e0;
+		warn("write stdout");
+	} else {
+		warnx("write stdout: an earlier write failed");
+	}
+	_exit(1);
 }
 
 uint32_t cli_u32(const char *s, const char *what, uint32_t max)
@@ -62,9 +120,10 @@ int cli_write_all(int fd, const void *buf, size_t len)
 
 bool cli_color(void)
 {
-	const char *nc = getenv("NO_COLOR");
+	const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
 
-	return isatty(STDOUT_FILENO) && (nc == NULL || *nc == '\0');
+	return isatty(STDOUT_FILENO) && (nc == NULL || *nc == '\0') &&
+	       (term == NULL || strcmp(term, "dumb") != 0);
 }
 
 void cli_json_str(FILE *f, const char *s)

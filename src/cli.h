@@ -31,8 +31,24 @@ int cmd_proxy(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 
+/* The running command's name ("listen"), set by main before dispatch;
+ * each command's argv[0] is "vsk NAME", so getopt's messages carry it. */
+extern const char *cli_cmd;
+
 /* Usage TEXT: on stdout and 0 when ASKED (-h), else on stderr and 2. */
 int cli_usage(const char *text, bool asked);
+/* A usage mistake: "vsk CMD: <what is wrong>" and the hint
+ * "see 'vsk CMD --help'" on stderr; returns 2 (EXIT_USAGE). */
+int cli_usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same, then exit 2. */
+_Noreturn void cli_usage_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* getopt_long's '?' or ':': it has said what was wrong (as "vsk CMD:
+ * ..."); add the hint and return 2. */
+int cli_bad_option(void);
+/* atexit: flush and close stdout; a failed write (a full disk, a closed
+ * stdout) is "vsk: write stdout: ..." and exit status 1, as coreutils do.
+ * A reader that went away (EPIPE) is not an error. */
+void cli_close_stdout(void);
 /* Parse a decimal number in [0, max]; on error print "vsk: invalid WHAT: S"
  * and exit 2. */
 uint32_t cli_u32(const char *s, const char *what, uint32_t max);
@@ -48,7 +64,8 @@ void cli_json_str(FILE *f, const char *s);
  * per connection, and systemd's soft default (1024) would cap it long
  * before memory does.  Returns the soft limit now in force. */
 unsigned long cli_raise_nofile(void);
-/* true when stdout is a terminal and NO_COLOR is unset. */
+/* true when stdout is a terminal, NO_COLOR is unset or empty
+ * (no-color.org) and TERM is not "dumb". */
 bool cli_color(void);
 /* Socket activation (src/cli_sd.c): the one listening socket systemd
  * passed (fd 3, made non-blocking and close-on-exec, LISTEN_* unset), its

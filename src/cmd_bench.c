@@ -366,11 +366,13 @@ int cmd_bench(int argc, char **argv)
 		case 'h':
 			return cli_usage(usage_text, true);
 		default:
-			return cli_usage(usage_text, false);
+			return cli_bad_option();
 		}
 	}
-	if (argc - optind != 1)
-		return cli_usage(usage_text, false);
+	if (argc - optind == 0)
+		return cli_usage_err("missing ADDR: the server to measure against (or -s ADDR to be one)");
+	if (argc - optind > 1)
+		return cli_usage_err("one ADDR, not %d ('%s' is extra)", argc - optind, argv[optind + 1]);
 	o.bp.test = o.test < 0 ? BENCH_T_UP : (enum bench_test)o.test;
 	if (o.server && (o.test >= 0 || o.have_len || o.have_time || o.bp.bytes || o.bp.count || o.json ||
 			 o.bp.nocheck))

@@ -134,7 +134,7 @@ int cmd_check(int argc, char **argv)
 		case 'h':
 			return cli_usage(usage_text, true);
 		default:
-			return cli_usage(usage_text, false);
+			return cli_bad_option();
 		}
 	}
 	if (optind < argc)

@@ -107,7 +107,7 @@ int cmd_cid(int argc, char **argv)
 		case 'h':
 			return cli_usage(usage_text, true);
 		default:
-			return cli_usage(usage_text, false);
+			return cli_bad_option();
 		}
 	}
 	if (optind < argc)

@@ -114,11 +114,13 @@ int cmd_connect(int argc, char **argv)
 		case 'h':
 			return cli_usage(usage_text, true);
 		default:
-			return cli_usage(usage_text, false);
+			return cli_bad_option();
 		}
 	}
-	if (argc - optind != 1)
-		return cli_usage(usage_text, false);
+	if (argc - optind == 0)
+		return cli_usage_err("missing ADDR: where to connect");
+	if (argc - optind > 1)
+		return cli_usage_err("one ADDR, not %d ('%s' is extra)", argc - optind, argv[optind + 1]);
 	cli_addr(argv[optind], &a);
 	if (a.kind == VSK_ADDR_STDIO)
 		errx(EXIT_USAGE, "connect needs a socket address, not '-'");

@@ -330,7 +330,7 @@ int cmd_device(int argc, char **argv)
 		errx(EXIT_USAGE, "--socket-mode %s: expected octal permissions 0 to 0777, e.g. 0600 or 0660",
 		     mode_arg);
 	if (ncfg == 0)
-		return cli_usage(usage_text, false);
+		return cli_usage_err("no VM given: --socket PATH --uds-path PATH [--guest-cid N], --vm, or --config");
 	if (dev_cfg_check(cfg, ncfg, ebuf, sizeof(ebuf)) < 0)
 		errx(EXIT_USAGE, "%s", ebuf);
 

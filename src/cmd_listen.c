@@ -400,13 +400,15 @@ int cmd_listen(int argc, char **argv)
 		case 'h':
 			return cli_usage(usage_text, true);
 		default:
-			return cli_usage(usage_text, false);
+			return cli_bad_option();
 		}
 	}
 	if (systemd && argc - optind != 0)
 		errx(EXIT_USAGE, "--systemd takes the socket from systemd: no ADDR");
-	if (!systemd && argc - optind != 1)
-		return cli_usage(usage_text, false);
+	if (!systemd && argc - optind == 0)
+		return cli_usage_err("missing ADDR: what to listen on (or --systemd)");
+	if (!systemd && argc - optind > 1)
+		return cli_usage_err("one ADDR, not %d ('%s' is extra)", argc - optind, argv[optind + 1]);
 	if (echo && s.cmd != NULL)
 		errx(EXIT_USAGE, "--echo and --exec cannot be used together");
 	if (s.outname != NULL && (echo || s.cmd != NULL))

@@ -234,11 +234,19 @@ int cmd_proxy(int argc, char **argv)
 		case 'h':
 			return cli_usage(usage_text, true);
 		default:
-			return cli_usage(usage_text, false);
+			return cli_bad_option();
 		}
 	}
-	if (argc - optind != (systemd ? 1 : 2))
-		return cli_usage(usage_text, false);
+	if (systemd && argc - optind != 1)
+		return cli_usage_err(argc - optind == 0 ? "missing TO: where to relay each connection"
+						       : "--systemd takes the listening socket from systemd: give only TO");
+	if (!systemd && argc - optind < 2)
+		return cli_usage_err(argc - optind == 0 ? "missing FROM and TO: the address to listen on and where to relay"
+						       : "missing TO: where to relay each connection on %s",
+				     argv[optind]);
+	if (!systemd && argc - optind > 2)
+		return cli_usage_err("one FROM and one TO, not %d addresses ('%s' is extra)", argc - optind,
+				     argv[optind + 2]);
 	if (!systemd)
 		parse_side(argv[optind++], &p.from, p.from_text, sizeof(p.from_text));
 	parse_side(argv[optind], &p.to, p.to_text, sizeof(p.to_text));

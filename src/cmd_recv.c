@@ -90,7 +90,7 @@ int cmd_recv(int argc, char **argv)
 		case 'h':
 			return cli_usage(usage_text, true);
 		default:
-			return cli_usage(usage_text, false);
+			return cli_bad_option();
 		}
 	}
 	if (argc - optind > 1)

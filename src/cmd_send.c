@@ -44,7 +44,7 @@ int cmd_send(int argc, char **argv)
 		case 'h':
 			return cli_usage(usage_text, true);
 		default:
-			return cli_usage(usage_text, false);
+			return cli_bad_option();
 		}
 	}
 	if (argc - optind > 2)
