@@ -133,3 +133,44 @@ t_stdout_pipe_closed() {
 	fi
 	pass
 }
+
+case_add readme_error_example "README's and vsk(1)'s 'Errors that teach' line is what vsk prints"
+t_readme_error_example() {
+	local want man_want
+	# Only a bind of CID 4 (never a connect): refused unless CID 4 is ours.
+	run_vsk listen vsock:4:4050
+	if [ "$rc" = 0 ] || [[ $errout != *"CID 4 is not local"* ]]; then
+		skip "CID 4 is not refused here as the example shows (exit $rc: $(head -c 120 <<<"$errout"))"
+		return
+	fi
+	want=$(sed -n '/^    \$ vsk listen vsock:4:4050$/{n;s/^    //;p;q}' README.md)
+	man_want=$(grep -m1 '^vsk: .*vsock:4:4050' man/vsk.1)
+	[ -n "$want" ] || { fail "README has no '\$ vsk listen vsock:4:4050' example"; return; }
+	# The example is cut to the page's width: compare up to the CID list.
+	if [[ $errout != "${want%% (local CIDs*}"* ]] || [[ $errout != "${man_want%% (local CIDs*}"* ]]; then
+		fail "README/man say '${want%% (local*}', vsk says '${errout%% (local*}'"
+		return
+	fi
+	pass
+}
+
+case_add man_command_tags "vsk(1) COMMANDS: each command's synopsis is whole on its tag line"
+t_man_command_tags() {
+	local page line c open close n=0
+	command -v man >/dev/null || { skip "man is not installed"; return; }
+	page=$(MANWIDTH=200 man -l man/vsk.1 2>/dev/null | sed -n '/^COMMANDS/,/^ADDRESSES/p')
+	for c in $("$VSK" --list-commands); do
+		line=$(grep -E "^       $c( |$)" <<<"$page" | head -1)
+		[ -n "$line" ] || { fail "vsk(1) COMMANDS has no entry for $c"; return; }
+		open=$(tr -cd '[' <<<"$line" | wc -c)
+		close=$(tr -cd ']' <<<"$line" | wc -c)
+		[ "$open" = "$close" ] || { fail "vsk(1) $c's synopsis is cut: '$line'"; return; }
+		n=$((n + 1))
+	done
+	# Every page under one header.
+	if grep -L '^\.TH .*"User Commands"$' man/*.1 | grep -q .; then
+		fail "man pages not under \"User Commands\": $(grep -L '"User Commands"$' man/*.1 | tr '\n' ' ')"
+		return
+	fi
+	pass
+}
