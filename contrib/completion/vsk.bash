@@ -38,9 +38,17 @@ _vsk()
 		esac
 	done
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "$_vsk_commands --help --version --list-commands" -- "$cur"))
+		COMPREPLY=($(compgen -W "$_vsk_commands help version -h --help -V --version --list-commands" -- "$cur"))
 		return
 	fi
+	case $cmd in
+	help)
+		[[ $COMP_CWORD == $((i + 1)) ]] && COMPREPLY=($(compgen -W "$_vsk_commands" -- "$cur"))
+		return ;;
+	version)
+		COMPREPLY=($(compgen -W "--json" -- "$cur"))
+		return ;;
+	esac
 
 	# Options that take a file or a value.
 	case $prev in
@@ -58,7 +66,13 @@ _vsk()
 		return ;;
 	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--threads|--vm|\
 	--forward-cid|--forward-listen|--queue-size|--connect-timeout|--map|--max-conns|\
-	-c|--count|--cid|--port|--plot-conn|-s|--snaplen|-l|--length|-P|--parallel|-t|--time|-n|--bytes)
+	-c|--count|--cid|--port|--plot-conn|--snaplen|-l|--length|-P|--parallel|--time|-n|--bytes|-w)
+		return ;;
+	esac
+	# Short options whose meaning depends on the command: -s is dump's
+	# snaplen but bench's --server; -t is a value for bench and send only.
+	case $cmd:$prev in
+	dump:-s|bench:-t|send:-t)
 		return ;;
 	esac
 
@@ -79,8 +93,14 @@ _vsk()
 			while IFS= read -r f; do
 				COMPREPLY+=("${word%%:*}:$f")
 			done < <(compgen -f -- "${word#*:}") ;;
+		vsock:*:*|vsock-seq:*:*)
+			# A CID is given: the port is a number or any.
+			COMPREPLY=($(compgen -W "${word%:*}:any" -- "$word")) ;;
 		*)
-			COMPREPLY=($(compgen -W "$_vsk_addrs -" -- "$word")) ;;
+			# '-' (stdin/stdout) only where the command takes it.
+			local dash=
+			[[ $cmd == proxy ]] && dash=-
+			COMPREPLY=($(compgen -W "$_vsk_addrs $dash" -- "$word")) ;;
 		esac
 		if [[ $word == *:* && $COMP_WORDBREAKS == *:* ]]; then
 			local colon=${word%"${word##*:}"}
