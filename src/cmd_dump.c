@@ -69,7 +69,7 @@ static const char usage_text[] =
 	"      --cid CID          records from or to CID: a number, host (2), local (1),\n"
 	"                         hypervisor (0), or any (no filter)\n"
 	"      --port PORT        records from or to PORT: a number or any (no filter)\n"
-	"      --op NAME          CONNECT|DISCONNECT|CONTROL|PAYLOAD or a virtio op\n"
+	"      --op NAME          CONNECT|DISCONNECT|CONTROL|PAYLOAD or a virtio op, any case\n"
 	"                         (REQUEST RESPONSE RST SHUTDOWN RW CREDIT_UPDATE CREDIT_REQUEST)\n"
 	"      --type NAME        STREAM|SEQPACKET|DGRAM\n"
 	"      --keep             leave a vsockmon interface this command created\n"

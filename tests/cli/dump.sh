@@ -58,7 +58,7 @@ t_dump_opts_after_filter() {
 
 case_add dump_n_noop "-n and -nn are accepted and change nothing (vsk never resolves names)"
 t_dump_n_noop() {
-	local plain
+	local plain a
 	dump_caps || { fail "building tests/dump/gen.c: $(head -3 "$dump_gen/gen.err")"; return; }
 	plain=$("$VSK" dump -r "$dump_gen/basic.pcap")
 	for a in -n -nn "-n -n"; do
