@@ -37,7 +37,8 @@ static const char usage_text[] =
 	"                        may lower it)\n"
 	"  --vm SPEC             one VM, the same keys (repeatable; several VMs in one process)\n"
 	"  --config FILE         VMs from a YAML file (see vsk-device(1))\n"
-	"  --pcap FILE           record every packet moved (LINKTYPE_VSOCK, for tcpdump -r)\n"
+	"  --pcap FILE           record every packet moved (LINKTYPE_VSOCK, for tcpdump -r;\n"
+	"                        '-' = stdout, not with --json)\n"
 	"  --socket-mode MODE    octal permissions of the sockets created (default 0600)\n"
 	"  --threads N           serve the VMs from N event loops, one thread each\n"
 	"                        (default: one per VM, at most one per online CPU)\n"
@@ -300,6 +301,9 @@ int cmd_device(int argc, char **argv)
 	}
 	if (optind < argc)
 		errx(EXIT_USAGE, "unexpected argument '%s' (see vsk device --help)", argv[optind]);
+	/* Both on stdout, the counter lines would corrupt the pcap stream. */
+	if (pcap != NULL && strcmp(pcap, "-") == 0 && json)
+		return cli_usage_err("--pcap - writes pcap to stdout; it cannot also carry --json's counter lines");
 	if (single + (nvm > 0) + (config != NULL) > 1)
 		errx(EXIT_USAGE, "use one of the per-VM flags (--guest-cid, --socket, ...), --vm, --config");
 	if (vms == NULL)

@@ -1,6 +1,7 @@
 /* vsk dump: capture (vsockmon) or read (pcap) vsock traffic and decode it. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,34 +44,40 @@ static void on_signal(int sig)
 		capture_break(g_reader);
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: vsk dump [-i IFACE | -r FILE] [-w FILE] [-c COUNT] [-v] [-x | -X] [--json]\n"
-		"                [--conns] [--plot FILE [--plot-conn N]] [--cid N] [--port N]\n"
-		"                [--op NAME] [--type NAME] [--keep] [--utc] [-s SNAPLEN]\n"
-		"                [BPF expression]\n"
-		"\n"
-		"  -i, --interface IFACE  capture live on a vsockmon interface (default: the\n"
-		"                         first one; as root one is created and removed on exit)\n"
-		"  -r, --read FILE        read a pcap/pcapng file ('-' = stdin)\n"
-		"  -w, --write FILE       write matching records as LINKTYPE_VSOCK pcap ('-' = stdout)\n"
-		"  -c, --count N          stop after N matching records\n"
-		"  -v, --verbose          also decode the virtio header (type, op, flags, credit)\n"
-		"  -x / -X                payload as hex / hex and ASCII\n"
-		"      --json             one JSON object per record (see man vsk-dump)\n"
-		"      --conns            per-connection table at the end\n"
-		"      --plot FILE        time-sequence and credit graph of every connection as\n"
-		"                         SVG ('-' = stdout), written at the end; no record lines\n"
-		"      --plot-conn N      only connection N (its row in the --conns table, from 1)\n"
-		"      --cid N, --port N  records from or to this CID / port\n"
-		"      --op NAME          CONNECT|DISCONNECT|CONTROL|PAYLOAD or a virtio op\n"
-		"                         (REQUEST RESPONSE RST SHUTDOWN RW CREDIT_UPDATE CREDIT_REQUEST)\n"
-		"      --type NAME        STREAM|SEQPACKET|DGRAM\n"
-		"      --keep             leave a vsockmon interface this command created\n"
-		"      --utc              timestamps in UTC rather than local time\n"
-		"  -s, --snaplen N        live capture snapshot length (default 262144)\n");
-}
+static const char usage_text[] =
+	"usage: vsk dump [-i IFACE | -r FILE] [-w FILE] [-c COUNT] [-n] [-t...] [-v] [-x | -X]\n"
+	"                [--json] [--conns] [--plot FILE [--plot-conn N]] [--cid CID]\n"
+	"                [--port PORT] [--op NAME] [--type NAME] [--keep] [--utc] [-s SNAPLEN]\n"
+	"                [BPF expression]\n"
+	"\n"
+	"  -i, --interface IFACE  capture live on a vsockmon interface (default: the\n"
+	"                         first one; as root one is created and removed on exit)\n"
+	"  -r, --read FILE        read a pcap/pcapng file ('-' = stdin)\n"
+	"  -w, --write FILE       write matching records as LINKTYPE_VSOCK pcap ('-' = stdout)\n"
+	"  -c, --count N          stop after N matching records (1 or more)\n"
+	"  -n                     accepted for tcpdump's sake: vsk never resolves names\n"
+	"  -t                     no time stamp; -tt seconds since the epoch, -ttt since the\n"
+	"                         previous line, -tttt date and time, -ttttt since the first\n"
+	"  -v, --verbose          also decode the virtio header (type, op, flags, credit)\n"
+	"  -x, --hex              payload as hex\n"
+	"  -X, --hex-ascii        payload as hex and ASCII\n"
+	"      --json             one JSON object per record (see man vsk-dump)\n"
+	"      --conns            per-connection table at the end\n"
+	"      --plot FILE        time-sequence and credit graph of every connection as\n"
+	"                         SVG ('-' = stdout), written at the end; no record lines\n"
+	"      --plot-conn N      only connection N (its row in the --conns table, from 1)\n"
+	"      --cid CID          records from or to CID: a number, host (2), local (1),\n"
+	"                         hypervisor (0), or any (no filter)\n"
+	"      --port PORT        records from or to PORT: a number or any (no filter)\n"
+	"      --op NAME          CONNECT|DISCONNECT|CONTROL|PAYLOAD or a virtio op, any case\n"
+	"                         (REQUEST RESPONSE RST SHUTDOWN RW CREDIT_UPDATE CREDIT_REQUEST)\n"
+	"      --type NAME        STREAM|SEQPACKET|DGRAM\n"
+	"      --keep             leave a vsockmon interface this command created\n"
+	"      --utc              timestamps in UTC rather than local time\n"
+	"  -s, --snaplen N        live capture snapshot length (default 262144)\n"
+	"  -h, --help             this help\n"
+	"\n"
+	"Options may follow the filter words, as with tcpdump ('--' ends the options).\n";
 
 /* Join the trailing words into one BPF expression, as tcpdump does. */
 static char *join_args(int argc, char **argv)
@@ -104,6 +111,53 @@ static bool same_file(const char *a, const char *b)
 	       sa.st_ino == sb.st_ino;
 }
 
+/* -c: tcpdump refuses 0 too ("invalid packet count"). */
+static uint32_t count_arg(const char *s)
+{
+	unsigned long long v = 0;
+	char *end;
+
+	errno = 0;
+	if (*s >= '0' && *s <= '9')
+		v = strtoull(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX)
+		cli_usage_die("invalid count: '%s' (expected a number 1..%u)", s, UINT32_MAX);
+	return (uint32_t)v;
+}
+
+/* --cid / --port: the words a vsock address takes there (lib/core/addr.c's
+ * parser decides, so both agree); "any" (and -1 for a CID) is no filter. */
+static bool cid_or_port_arg(const char *s, bool cid, uint32_t *v)
+{
+	struct vsk_addr ad;
+	char text[96];
+
+	if (snprintf(text, sizeof(text), cid ? "vsock:%s:0" : "vsock:0:%s", s) >= (int)sizeof(text) ||
+	    vsk_addr_parse(text, &ad, NULL, 0) < 0)
+		cli_usage_die(cid ? "invalid cid: '%s' (expected a number 0..4294967295, host (2), "
+				    "local (1), hypervisor (0) or any)"
+				  : "invalid port: '%s' (expected a number 0..4294967295 or any)", s);
+	*v = cid ? ad.cid : ad.port;
+	/* The number 4294967295 is a value to match; only the words mean any. */
+	return !(*v == UINT32_MAX && (s[0] < '0' || s[0] > '9'));
+}
+
+/* An option given that only shapes record lines, by its short name; NULL
+ * when there is none.  TS is the -t form ("-t" ... "-ttttt"). */
+static const char *line_opt(const struct dump_args *a, const char *ts)
+{
+	if (a->po.verbose)
+		return "-v";
+	if (a->po.hex != PRINT_HEX_NONE)
+		return a->po.hex == PRINT_HEX ? "-x" : "-X";
+	if (a->po.ts != PRINT_TS_TIME)
+		return ts;
+	/* With --conns, --json shapes the table. */
+	if (a->po.json && !a->conns)
+		return "--json (without --conns)";
+	return NULL;
+}
+
 static void parse(int argc, char **argv, struct dump_args *a)
 {
 	enum { O_JSON = 256, O_CONNS, O_CID, O_PORT, O_OP, O_TYPE, O_KEEP, O_UTC, O_PLOT,
@@ -130,16 +184,22 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *opname = NULL, *typename = NULL;
+	const char *opname = NULL, *typename = NULL, *lo;
+	char tsbuf[8];
+	unsigned nt = 0;
+	uint32_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+i:r:w:c:s:vxXh", opts, NULL)) != -1) {
+	/* No '+': options may follow the filter words, as tcpdump's do. */
+	while ((c = getopt_long(argc, argv, "i:r:w:c:s:vxXhnt", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i': a->iface = optarg; break;
 		case 'r': a->rfile = optarg; break;
 		case 'w': a->wfile = optarg; break;
-		case 'c': a->count = cli_u32(optarg, "count", UINT32_MAX); break;
+		case 'c': a->count = count_arg(optarg); break;
 		case 's': a->snaplen = cli_u32(optarg, "snaplen", CAPTURE_SNAPLEN); break;
+		case 'n': break; /* names are never resolved: -n and -nn are what vsk does */
+		case 't': nt++; break;
 		case 'v': a->po.verbose++; break;
 		case 'x': if (a->po.hex == PRINT_HEX_NONE) a->po.hex = PRINT_HEX; break;
 		case 'X': a->po.hex = PRINT_HEX_ASCII; break;
@@ -151,48 +211,63 @@ static void parse(int argc, char **argv, struct dump_args *a)
 			a->plot_conn_set = true;
 			break;
 		case O_CID:
-			a->pf.cid = cli_u32(optarg, "cid", UINT32_MAX);
-			a->pf.cid_set = true;
+			a->pf.cid_set = cid_or_port_arg(optarg, true, &v);
+			a->pf.cid = v;
 			break;
 		case O_PORT:
-			a->pf.port = cli_u32(optarg, "port", UINT32_MAX);
-			a->pf.port_set = true;
+			a->pf.port_set = cid_or_port_arg(optarg, false, &v);
+			a->pf.port = v;
 			break;
 		case O_OP: opname = optarg; break;
 		case O_TYPE: typename = optarg; break;
 		case O_KEEP: a->keep = true; break;
 		case O_UTC: a->po.utc = true; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); exit(EXIT_USAGE);
+		case 'h': exit(cli_usage(usage_text, true));
+		default: exit(cli_bad_option());
 		}
 	}
+	if (nt > PRINT_TS_SINCE_FIRST)
+		cli_usage_die("-t given %u times: -t to -ttttt pick the time stamp", nt);
+	a->po.ts = (enum print_ts)nt;
+	snprintf(tsbuf, sizeof(tsbuf), "-%.*s", (int)nt, "ttttt");
 	if (opname != NULL && print_filter_op(&a->pf, opname) < 0)
-		errx(EXIT_USAGE, "invalid op: '%s' (expected CONNECT, DISCONNECT, CONTROL, PAYLOAD, "
-		     "REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE or CREDIT_REQUEST)", opname);
+		cli_usage_die("invalid op: '%s' (expected CONNECT, DISCONNECT, CONTROL, PAYLOAD, "
+			      "REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE or CREDIT_REQUEST)",
+			      opname);
 	if (typename != NULL && print_filter_type(&a->pf, typename) < 0)
-		errx(EXIT_USAGE, "invalid type: '%s' (expected STREAM, SEQPACKET or DGRAM)", typename);
+		cli_usage_die("invalid type: '%s' (expected STREAM, SEQPACKET or DGRAM)", typename);
 	if (a->plot != NULL && a->plot[0] == '\0')
-		errx(EXIT_USAGE, "--plot needs a file name ('-' for stdout)");
+		cli_usage_die("--plot needs a file name ('-' for stdout)");
 	if (a->iface != NULL && a->rfile != NULL)
-		errx(EXIT_USAGE, "-i and -r are exclusive: capture live or read a file");
+		cli_usage_die("-i and -r are exclusive: capture live or read a file");
 	if (a->keep && a->rfile != NULL)
-		errx(EXIT_USAGE, "--keep applies to live capture only");
-	if (a->wfile != NULL && strcmp(a->wfile, "-") == 0 && (a->conns || a->po.json ||
-	    a->po.verbose || a->po.hex != PRINT_HEX_NONE))
-		errx(EXIT_USAGE, "-w - writes pcap to stdout; it cannot also carry text output");
+		cli_usage_die("--keep applies to live capture only");
+	lo = line_opt(a, tsbuf);
+	if (a->wfile != NULL && strcmp(a->wfile, "-") == 0 && (a->conns || a->po.json || lo != NULL))
+		cli_usage_die("-w - writes pcap to stdout; it cannot also carry text output");
+	/* Without record lines, what shapes them would be dropped silently. */
+	if (lo != NULL && a->wfile != NULL)
+		cli_usage_die("%s shapes the record lines, but -w writes the records as pcap instead: "
+			      "drop one of them", lo);
+	if (lo != NULL && a->plot != NULL)
+		cli_usage_die("%s shapes the record lines, but --plot draws the records instead: "
+			      "drop one of them", lo);
+	if (a->po.ts != PRINT_TS_TIME && a->po.json)
+		cli_usage_die("%s picks the time stamp of text lines; --json's ts is always seconds "
+			      "since the epoch", tsbuf);
 	if (a->rfile != NULL && a->wfile != NULL && strcmp(a->rfile, "-") &&
 	    strcmp(a->rfile, a->wfile) == 0)
-		errx(EXIT_USAGE, "-r and -w name the same file '%s'", a->rfile);
+		cli_usage_die("-r and -w name the same file '%s'", a->rfile);
 	if (a->plot_conn_set && a->plot == NULL)
-		errx(EXIT_USAGE, "--plot-conn picks the connection --plot draws: give --plot FILE");
+		cli_usage_die("--plot-conn picks the connection --plot draws: give --plot FILE");
 	if (a->plot_conn_set && a->plot_conn == 0)
-		errx(EXIT_USAGE, "--plot-conn counts the rows of --conns from 1");
+		cli_usage_die("--plot-conn counts the rows of --conns from 1");
 	if (a->plot != NULL && strcmp(a->plot, "-") == 0 && (a->conns || a->po.json ||
 	    (a->wfile != NULL && strcmp(a->wfile, "-") == 0)))
-		errx(EXIT_USAGE, "--plot - writes SVG to stdout; it cannot also carry text or pcap");
+		cli_usage_die("--plot - writes SVG to stdout; it cannot also carry text or pcap");
 	if (a->plot != NULL && strcmp(a->plot, "-") != 0 &&
 	    (same_file(a->rfile, a->plot) || same_file(a->wfile, a->plot)))
-		errx(EXIT_USAGE, "--plot names the file '%s' that -r or -w already uses", a->plot);
+		cli_usage_die("--plot names the file '%s' that -r or -w already uses", a->plot);
 	if (optind < argc)
 		a->bpf = join_args(argc - optind, argv + optind);
 }
@@ -214,6 +289,18 @@ static int flush_out(struct pbuf *b)
 		warn("write stdout");
 	}
 	return rc;
+}
+
+/* PATH is "-" and the reader of stdout went away: pcap or SVG that could
+ * not be written there is a normal end, as EPIPE is for text.  (The
+ * writers say only that writing failed; a pipe without a reader polls as
+ * POLLERR on its write end.) */
+static bool stdout_gone(const char *path)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+
+	return path != NULL && strcmp(path, "-") == 0 && poll(&p, 1, 0) == 1 &&
+	       (p.revents & POLLERR) != 0;
 }
 
 /* Find or make the vsockmon interface; *CREATED says we must remove it. */
@@ -301,6 +388,10 @@ static int plot_finish(const struct dump_args *a, FILE *f, const struct conntrac
 	crc = plot_close(f, a->plot, rc < 0);
 	if (rc == 0)
 		rc = crc;
+	if (rc < 0 && rc != -ENOENT && stdout_gone(a->plot)) {
+		clearerr(stdout); /* nothing was lost: no complaint at exit either */
+		return 0;
+	}
 	if (rc < 0 && rc != -ENOENT) {
 		errno = -rc;
 		warn("write %s (--plot)", a->plot);
@@ -397,10 +488,10 @@ int cmd_dump(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	/* An interface we made must go even when our reader does (| head):
-	 * see EPIPE instead of dying of SIGPIPE. */
-	if (created)
-		signal(SIGPIPE, SIG_IGN);
+	/* A reader that goes away (| head) is a normal end: see EPIPE and stop
+	 * with status 0 instead of dying of SIGPIPE (and an interface we made
+	 * is still removed). */
+	signal(SIGPIPE, SIG_IGN);
 	g_reader = r;
 	/* Progress only where a person watches and it cannot mix with the
 	 * records: a terminal on stderr, stdout elsewhere (or nothing printed
@@ -445,9 +536,11 @@ int cmd_dump(int argc, char **argv)
 			if (rc == 0 && live)
 				rc = capture_writer_flush(w);
 			if (rc < 0) {
-				errno = -rc;
-				warn("write %s", a.wfile);
-				status = 1;
+				if (!stdout_gone(a.wfile)) {
+					errno = -rc;
+					warn("write %s", a.wfile);
+					status = 1;
+				}
 				break;
 			}
 			continue;
@@ -485,7 +578,7 @@ out:
 	if (pf != NULL)
 		plot_close(pf, a.plot, true);
 	g_reader = NULL;
-	if (w != NULL && (rc = capture_writer_close(w)) < 0) {
+	if (w != NULL && (rc = capture_writer_close(w)) < 0 && !stdout_gone(a.wfile)) {
 		errno = -rc;
 		warn("write %s", a.wfile);
 		status = 1;

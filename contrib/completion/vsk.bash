@@ -13,7 +13,7 @@ _vsk_opts_check="--json"
 _vsk_opts_cid="--json"
 _vsk_opts_connect="--bind --retry --timeout --verbose"
 _vsk_opts_device="--config --connect-timeout --forward-cid --forward-listen --groups --guest-cid --json --map --map-only --max-conns --pcap --queue-size --socket --socket-mode --threads --tx-buffer-size --uds-path --verbose --vm"
-_vsk_opts_dump="--cid --conns --count --interface --json --keep --op --plot --plot-conn --port --read --snaplen --type --utc --verbose --write"
+_vsk_opts_dump="--cid --conns --count --hex --hex-ascii --interface --json --keep --op --plot --plot-conn --port --read --snaplen --type --utc --verbose --write"
 _vsk_opts_listen="--echo --exec --keep-open --once --output --systemd --verbose"
 _vsk_opts_proxy="--systemd --timeout --verbose"
 _vsk_opts_recv="--hybrid --keep"
@@ -56,23 +56,33 @@ _vsk()
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--op)
-		COMPREPLY=($(compgen -W "CONNECT DISCONNECT CONTROL PAYLOAD REQUEST RESPONSE RST SHUTDOWN RW CREDIT_UPDATE CREDIT_REQUEST" -- "$cur"))
+		# vsk takes op and type names in any case: so does the completion.
+		COMPREPLY=($(compgen -W "CONNECT DISCONNECT CONTROL PAYLOAD REQUEST RESPONSE RST SHUTDOWN RW CREDIT_UPDATE CREDIT_REQUEST" -- "${cur^^}"))
 		return ;;
 	--type)
-		COMPREPLY=($(compgen -W "STREAM SEQPACKET DGRAM" -- "$cur"))
+		COMPREPLY=($(compgen -W "STREAM SEQPACKET DGRAM" -- "${cur^^}"))
+		return ;;
+	--cid)
+		[[ $cmd == dump ]] && COMPREPLY=($(compgen -W "host local hypervisor any" -- "$cur"))
+		return ;;
+	--port)
+		[[ $cmd == dump ]] && COMPREPLY=($(compgen -W "any" -- "$cur"))
 		return ;;
 	-i|--interface)
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
 		return ;;
+	-t|-tt|-ttt|-tttt|-ttttt|-n|-nn)
+		# vsk dump's -t and -n take no value (bench's -t and -n do).
+		[[ $cmd == dump ]] || return ;;
 	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--threads|--vm|\
 	--forward-cid|--forward-listen|--queue-size|--connect-timeout|--map|--max-conns|\
-	-c|--count|--cid|--port|--plot-conn|--snaplen|-l|--length|-P|--parallel|--time|-n|--bytes|-w)
+	-c|--count|--plot-conn|--snaplen|-l|--length|-P|--parallel|--time|--bytes)
 		return ;;
 	esac
 	# Short options whose meaning depends on the command: -s is dump's
-	# snaplen but bench's --server; -t is a value for bench and send only.
+	# snaplen but bench's --server.
 	case $cmd:$prev in
-	dump:-s|bench:-t|send:-t)
+	dump:-s)
 		return ;;
 	esac
 

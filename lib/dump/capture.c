@@ -88,8 +88,9 @@ int capture_writer_open(const char *path, uint32_t snaplen, struct capture_write
 		return capture_writer_fdopen(STDOUT_FILENO, snaplen, w, errbuf);
 	f = fopen(path, "wb");
 	if (f == NULL) {
+		/* Without the path: the caller's message names it. */
 		rc = -errno;
-		seterr(errbuf, "%s: %s", path, strerror(-rc));
+		seterr(errbuf, "%s%s", strerror(-rc), "");
 		return rc;
 	}
 	rc = writer_on(f, snaplen, w, errbuf);

@@ -28,7 +28,8 @@ struct capture_writer;
 
 /* Create PATH ("-" = stdout) as a LINKTYPE_VSOCK pcap with SNAPLEN
  * (0 = CAPTURE_SNAPLEN).  Records longer than SNAPLEN are cut, with the
- * original length kept in the record header as pcap does. */
+ * original length kept in the record header as pcap does.  On error,
+ * ERRBUF says what went wrong without naming PATH (the caller does). */
 int capture_writer_open(const char *path, uint32_t snaplen, struct capture_writer **w,
 			char *errbuf);
 /* Same on an open file descriptor (not closed by capture_writer_close). */

@@ -109,6 +109,8 @@ static void putu_w(struct pbuf *b, uint64_t v, int w)
 
 static const char hexd[] = "0123456789abcdef";
 
+static void put_json_ts(struct pbuf *b, const struct timeval *ts);
+
 /* ------------------------------------------------------------- context */
 
 struct print_ctx {
@@ -119,6 +121,8 @@ struct print_ctx {
 	time_t last_sec;         /* "HH:MM:SS." of LAST_SEC, reused while equal */
 	char last_hms[9];
 	bool last_valid;
+	struct timeval ref;      /* -ttt, -ttttt: what the next line is timed from */
+	bool ref_set;
 };
 
 int print_ctx_new(const struct print_opts *o, struct print_ctx **cp)
@@ -141,21 +145,10 @@ void print_ctx_free(struct print_ctx *c)
 
 /* --------------------------------------------------------------- lines */
 
-/* HH:MM:SS.uuuuuu as tcpdump prints it.  localtime_r() is slow, so the UTC
- * offset is looked up once per 15-minute block (DST moves on such
- * boundaries). */
-static void put_ts(struct print_ctx *c, struct pbuf *b, const struct timeval *ts)
+/* The UTC offset in force at S (0 with --utc).  localtime_r() is slow, so
+ * it is looked up once per 15-minute block (DST moves on such boundaries). */
+static long utc_off(struct print_ctx *c, time_t s)
 {
-	time_t s = ts->tv_sec;
-	long long day;
-	struct pbuf hb;
-
-	/* Records come in bursts within one second: reuse its text. */
-	if (c->last_valid && s == c->last_sec) {
-		put(b, c->last_hms, sizeof(c->last_hms));
-		putu_w(b, (uint64_t)ts->tv_usec % 1000000u, 6);
-		return;
-	}
 	if (!c->blk_valid || s < c->blk || s >= c->blk + 900) {
 		struct tm tm;
 
@@ -165,18 +158,124 @@ static void put_ts(struct print_ctx *c, struct pbuf *b, const struct timeval *ts
 			c->off = tm.tm_gmtoff;
 		c->blk_valid = true;
 	}
-	day = (((long long)s + c->off) % 86400 + 86400) % 86400;
+	return c->off;
+}
+
+static uint64_t usec_of(const struct timeval *ts)
+{
+	return (uint64_t)ts->tv_usec % 1000000u;
+}
+
+/* HH:MM:SS. of the second DAY of a day. */
+static void put_hms(struct pbuf *b, long long day)
+{
+	putu_w(b, (uint64_t)(day / 3600), 2);
+	putc_(b, ':');
+	putu_w(b, (uint64_t)(day / 60 % 60), 2);
+	putc_(b, ':');
+	putu_w(b, (uint64_t)(day % 60), 2);
+	putc_(b, '.');
+}
+
+/* HH:MM:SS.uuuuuu as tcpdump prints it. */
+static void put_time(struct print_ctx *c, struct pbuf *b, const struct timeval *ts)
+{
+	time_t s = ts->tv_sec;
+	long long day;
+	struct pbuf hb;
+
+	/* Records come in bursts within one second: reuse its text. */
+	if (c->last_valid && s == c->last_sec) {
+		put(b, c->last_hms, sizeof(c->last_hms));
+		putu_w(b, usec_of(ts), 6);
+		return;
+	}
+	day = (((long long)s + utc_off(c, s)) % 86400 + 86400) % 86400;
 	hb = (struct pbuf){ .p = c->last_hms, .cap = sizeof(c->last_hms) };
-	putu_w(&hb, (uint64_t)(day / 3600), 2);
-	putc_(&hb, ':');
-	putu_w(&hb, (uint64_t)(day / 60 % 60), 2);
-	putc_(&hb, ':');
-	putu_w(&hb, (uint64_t)(day % 60), 2);
-	putc_(&hb, '.');
+	put_hms(&hb, day);
 	c->last_sec = s;
 	c->last_valid = hb.len == sizeof(c->last_hms);
 	put(b, c->last_hms, sizeof(c->last_hms));
-	putu_w(b, (uint64_t)ts->tv_usec % 1000000u, 6);
+	putu_w(b, usec_of(ts), 6);
+}
+
+/* -tttt: YYYY-MM-DD HH:MM:SS.uuuuuu (the civil date of a day number:
+ * Howard Hinnant's days-to-civil, valid far beyond any capture). */
+static void put_date_time(struct print_ctx *c, struct pbuf *b, const struct timeval *ts)
+{
+	long long t = (long long)ts->tv_sec + utc_off(c, ts->tv_sec);
+	long long days = (t >= 0 ? t : t - 86399) / 86400, z = days + 719468;
+	long long era = (z >= 0 ? z : z - 146096) / 146097, y;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+
+	y = (long long)yoe + era * 400 + (m <= 2);
+	if (y < 0) {
+		putc_(b, '-');
+		y = -y;
+	}
+	if (y < 10000)
+		putu_w(b, (uint64_t)y, 4);
+	else
+		putu(b, (uint64_t)y);
+	putc_(b, '-');
+	putu_w(b, m, 2);
+	putc_(b, '-');
+	putu_w(b, d, 2);
+	putc_(b, ' ');
+	put_hms(b, t - days * 86400);
+	putu_w(b, usec_of(ts), 6);
+}
+
+/* -ttt, -ttttt: the time since REF as tcpdump prints it, ' ' or '-' and
+ * then HH:MM:SS.uuuuuu of the difference (hours within a day). */
+static void put_delta(struct pbuf *b, const struct timeval *ts, const struct timeval *ref)
+{
+	bool neg = ts->tv_sec < ref->tv_sec ||
+		   (ts->tv_sec == ref->tv_sec && usec_of(ts) < usec_of(ref));
+	const struct timeval *hi = neg ? ref : ts, *lo = neg ? ts : ref;
+	long long sec = (long long)hi->tv_sec - lo->tv_sec;
+	long long us = (long long)usec_of(hi) - (long long)usec_of(lo);
+
+	if (us < 0) {
+		us += 1000000;
+		sec--;
+	}
+	putc_(b, neg ? '-' : ' ');
+	put_hms(b, sec % 86400);
+	putu_w(b, (uint64_t)us, 6);
+}
+
+/* The time stamp the options ask for, and the space after it. */
+static void put_stamp(struct print_ctx *c, struct pbuf *b, const struct timeval *ts)
+{
+	switch (c->o.ts) {
+	case PRINT_TS_NONE:
+		return;
+	case PRINT_TS_EPOCH:
+		put_json_ts(b, ts);
+		break;
+	case PRINT_TS_DELTA:
+	case PRINT_TS_SINCE_FIRST:
+		if (!c->ref_set) {
+			c->ref = *ts;
+			c->ref_set = true;
+		}
+		put_delta(b, ts, &c->ref);
+		if (c->o.ts == PRINT_TS_DELTA)
+			c->ref = *ts;
+		break;
+	case PRINT_TS_DATE:
+		put_date_time(c, b, ts);
+		break;
+	default:
+		put_time(c, b, ts);
+		break;
+	}
+	putc_(b, ' ');
 }
 
 static void put_name(struct pbuf *b, const struct wire_name *t, uint32_t v)
@@ -369,9 +468,9 @@ void print_rec(struct print_ctx *c, struct pbuf *b, const struct timeval *ts,
 		print_json(c, b, ts, caplen, len, r);
 		return;
 	}
-	put_ts(c, b, ts);
+	put_stamp(c, b, ts);
 	if (!r->has_mon) {
-		puts_(b, " [truncated], length ");
+		puts_(b, "[truncated], length ");
 		putu(b, caplen);
 		putc_(b, '\n');
 		return;
@@ -379,9 +478,8 @@ void print_rec(struct print_ctx *c, struct pbuf *b, const struct timeval *ts,
 	/* Same words and order as tcpdump's vsock printer, which prints the
 	 * captured length. */
 	if (r->mon.transport == WIRE_TRANSPORT_VIRTIO) {
-		put(b, " VIRTIO ", 8);
+		put(b, "VIRTIO ", 7);
 	} else {
-		putc_(b, ' ');
 		put_name(b, wire_transports, r->mon.transport);
 		putc_(b, ' ');
 	}

@@ -33,8 +33,19 @@ enum print_hex {
 	PRINT_HEX_ASCII,  /* -X: hex + ASCII */
 };
 
+/* The time stamp of a record line: tcpdump's -t forms, by how many t. */
+enum print_ts {
+	PRINT_TS_TIME,         /* HH:MM:SS.uuuuuu (no -t) */
+	PRINT_TS_NONE,         /* -t: none */
+	PRINT_TS_EPOCH,        /* -tt: seconds since the epoch */
+	PRINT_TS_DELTA,        /* -ttt: since the previous line */
+	PRINT_TS_DATE,         /* -tttt: YYYY-MM-DD HH:MM:SS.uuuuuu */
+	PRINT_TS_SINCE_FIRST,  /* -ttttt: since the first line */
+};
+
 struct print_opts {
 	unsigned verbose;      /* 1: decoded virtio header line */
+	enum print_ts ts;
 	enum print_hex hex;
 	bool json;             /* one JSON object per packet */
 	bool utc;              /* timestamps in UTC instead of local time */

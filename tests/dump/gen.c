@@ -349,6 +349,33 @@ static void gen_credit(const char *dir)
 	close_file();
 }
 
+/* P stamped S.US exactly (rec_raw adds its 1234 us step first). */
+static void rec_at(uint32_t s, uint32_t us, const struct pkt *p)
+{
+	t_sec = us >= 1234 ? s : s - 1;
+	t_usec = us >= 1234 ? us - 1234 : us + 1000000 - 1234;
+	rec(p);
+}
+
+/* Time stamps for the -t forms: backwards, more than a day apart, leap
+ * days, just after the epoch, a second boundary.  (Not the epoch itself:
+ * tcpdump -ttt takes a previous record stamped 0.000000 for "no previous
+ * record" and prints 00:00:00.000000 after it; vsk does not.) */
+static void gen_times(const char *dir)
+{
+	struct pkt p = { 3, 2, 1024, 4050, WIRE_TYPE_STREAM, WIRE_OP_RW, 0, 262144, 0, "tick", 4 };
+	static const uint32_t ts[][2] = {
+		{ 1700000000, 500000 }, { 1700000000, 200000 }, { 1700090000, 900000 },
+		{ 1699000000, 0 }, { 1709164800, 1 }, { 951782399, 999999 }, { 0, 1 },
+		{ 1700000000, 999999 }, { 1700000001, 0 }, { 1700000001, 0 },
+	};
+
+	open_pcap(dir, "times.pcap", 0xa1b2c3d4, 262144, WIRE_LINKTYPE_VSOCK);
+	for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
+		rec_at(ts[i][0], ts[i][1], &p);
+	close_file();
+}
+
 static void gen_bench(unsigned long n, const char *path)
 {
 	static char payload[1024];
@@ -406,5 +433,6 @@ int main(int argc, char **argv)
 	gen_snaplens(argv[1]);
 	gen_formats(argv[1]);
 	gen_credit(argv[1]);
+	gen_times(argv[1]);
 	return 0;
 }

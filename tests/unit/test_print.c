@@ -116,6 +116,74 @@ static void test_ts_sequence(void **state)
 	print_ctx_free(c);
 }
 
+/* -tttt's date against gmtime_r over 1900..2200 (leap years, century
+ * rules, before the epoch), and -ttt/-ttttt's signed differences. */
+static void test_ts_forms(void **state)
+{
+	struct print_opts o = { .utc = true, .ts = PRINT_TS_DATE };
+	size_t n = mk(WIRE_OP_REQUEST, WIRE_TYPE_STREAM, 0, NULL);
+	struct print_ctx *c = NULL;
+	struct wire_rec r;
+	struct pbuf b;
+	char want[64];
+
+	(void)state;
+	wire_rec_parse(recbuf, n, &r);
+	assert_int_equal(print_ctx_new(&o, &c), 0);
+	assert_int_equal(pbuf_init(&b, 256), 0);
+	for (long long t = -2208988800LL; t < 7258118400LL; t += 86400 * 7 + 3607) {
+		struct timeval ts = { (time_t)t, 42 };
+		struct tm tm;
+		time_t tt = (time_t)t;
+
+		b.len = 0;
+		print_rec(c, &b, &ts, (uint32_t)n, (uint32_t)n, &r);
+		assert_non_null(gmtime_r(&tt, &tm));
+		strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S.000042 VIRTIO ", &tm);
+		assert_true(b.len > strlen(want));
+		assert_memory_equal(b.p, want, strlen(want));
+	}
+	print_ctx_free(c);
+
+	o.ts = PRINT_TS_DELTA;
+	assert_int_equal(print_ctx_new(&o, &c), 0);
+	b.len = 0;
+	{
+		static const struct timeval seq[] = {
+			{ 1700000000, 500000 }, { 1700000000, 200000 }, { 1700090000, 900000 },
+			{ 1700090000, 900000 },
+		};
+		for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+			print_rec(c, &b, &seq[i], (uint32_t)n, (uint32_t)n, &r);
+	}
+	assert_int_equal(b.err, 0);
+	/* Backwards 0.3 s; 25 h later shows as 01:00:00 (within a day, as tcpdump). */
+	assert_true(b.len < 256);
+	b.p[b.len] = '\0';
+	assert_string_equal(b.p,
+		" 00:00:00.000000 VIRTIO 3.1024 > 2.4050 CONNECT, length 76\n"
+		"-00:00:00.300000 VIRTIO 3.1024 > 2.4050 CONNECT, length 76\n"
+		" 01:00:00.700000 VIRTIO 3.1024 > 2.4050 CONNECT, length 76\n"
+		" 00:00:00.000000 VIRTIO 3.1024 > 2.4050 CONNECT, length 76\n");
+	print_ctx_free(c);
+
+	o.ts = PRINT_TS_NONE;
+	{
+		char *s = render(&o, recbuf, n, n);
+
+		assert_string_equal(s, "VIRTIO 3.1024 > 2.4050 CONNECT, length 76\n");
+		free(s);
+	}
+	o.ts = PRINT_TS_EPOCH;
+	{
+		char *s = render(&o, recbuf, n, n);
+
+		assert_string_equal(s, "1700000000.001234 VIRTIO 3.1024 > 2.4050 CONNECT, length 76\n");
+		free(s);
+	}
+	pbuf_free(&b);
+}
+
 static void test_hostile(void **state)
 {
 	struct print_opts o = { .utc = true, .verbose = 1 };
@@ -341,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_default_line),
 		cmocka_unit_test(test_local_time),
 		cmocka_unit_test(test_ts_sequence),
+		cmocka_unit_test(test_ts_forms),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_verbose_flags),
 		cmocka_unit_test(test_hex),
