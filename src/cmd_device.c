@@ -43,6 +43,7 @@ static const char usage_text[] =
 	"                        (default: one per VM, at most one per online CPU)\n"
 	"  --json                counters as JSON lines on stdout (docs/JSON.md)\n"
 	"  -v, --verbose         log connection events\n"
+	"  -h, --help            this text\n"
 	"Counters are printed on SIGUSR1 and at exit (SIGINT, SIGTERM).\n";
 
 static const char options_accepted[] =
@@ -215,7 +216,7 @@ int cmd_device(int argc, char **argv)
 
 		switch (c) {
 		case O_CID:
-			one.cid = cli_u32(optarg, "guest CID", UINT32_MAX);
+			one.cid = cli_cid("--guest-cid", optarg, 3, VSK_CID_ANY - 1);
 			single = true;
 			break;
 		case O_SOCKET:
@@ -229,7 +230,7 @@ int cmd_device(int argc, char **argv)
 			key = "uds-path";
 			break;
 		case O_FWD_CID:
-			one.forward_cid = cli_u32(optarg, "forward CID", UINT32_MAX);
+			one.forward_cid = cli_cid("--forward-cid", optarg, 0, VSK_CID_ANY - 1);
 			one.forward = true;
 			single = true;
 			break;
@@ -240,15 +241,16 @@ int cmd_device(int argc, char **argv)
 			key = "groups";
 			break;
 		case O_TXBUF:
-			one.tx_buf = cli_u32(optarg, "tx buffer size", DEV_TX_BUF_MAX);
+			one.tx_buf = (uint32_t)cli_size("--tx-buffer-size", optarg, DEV_TX_BUF_MIN, DEV_TX_BUF_MAX);
 			single = true;
 			break;
 		case O_QSIZE:
-			one.queue_size = cli_u32(optarg, "queue size", VQ_MAX_NUM);
+			one.queue_size = (uint32_t)cli_count("--queue-size", optarg, 1, VQ_MAX_NUM);
 			single = true;
 			break;
 		case O_CTIMEOUT:
-			one.connect_timeout_ms = cli_u32(optarg, "connect timeout (ms)", DEV_CONNECT_TIMEOUT_MAX);
+			one.connect_timeout_ms = (uint32_t)cli_duration_ms("--connect-timeout", optarg, 1, 0,
+									   DEV_CONNECT_TIMEOUT_MAX);
 			single = true;
 			break;
 		case O_MAP:
@@ -277,9 +279,7 @@ int cmd_device(int argc, char **argv)
 			mode_arg = optarg;
 			break;
 		case O_THREADS:
-			threads = cli_u32(optarg, "number of threads", 256);
-			if (threads == 0)
-				errx(EXIT_USAGE, "--threads 0: at least one event loop is needed (1 to 256)");
+			threads = (unsigned)cli_count("--threads", optarg, 1, 256);
 			break;
 		case 'v':
 			verbose++;

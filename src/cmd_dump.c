@@ -138,8 +138,8 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		case 'i': a->iface = optarg; break;
 		case 'r': a->rfile = optarg; break;
 		case 'w': a->wfile = optarg; break;
-		case 'c': a->count = cli_u32(optarg, "count", UINT32_MAX); break;
-		case 's': a->snaplen = cli_u32(optarg, "snaplen", CAPTURE_SNAPLEN); break;
+		case 'c': a->count = (uint32_t)cli_count("-c", optarg, 0, UINT32_MAX); break;
+		case 's': a->snaplen = (uint32_t)cli_size("-s", optarg, 0, CAPTURE_SNAPLEN); break;
 		case 'v': a->po.verbose++; break;
 		case 'x': if (a->po.hex == PRINT_HEX_NONE) a->po.hex = PRINT_HEX; break;
 		case 'X': a->po.hex = PRINT_HEX_ASCII; break;
@@ -147,15 +147,15 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		case O_CONNS: a->conns = true; break;
 		case O_PLOT: a->plot = optarg; break;
 		case O_PLOT_CONN:
-			a->plot_conn = cli_u32(optarg, "plot-conn", UINT32_MAX);
+			a->plot_conn = (uint32_t)cli_count("--plot-conn", optarg, 0, UINT32_MAX);
 			a->plot_conn_set = true;
 			break;
 		case O_CID:
-			a->pf.cid = cli_u32(optarg, "cid", UINT32_MAX);
+			a->pf.cid = cli_cid("--cid", optarg, 0, UINT32_MAX);
 			a->pf.cid_set = true;
 			break;
 		case O_PORT:
-			a->pf.port = cli_u32(optarg, "port", UINT32_MAX);
+			a->pf.port = cli_port("--port", optarg, 0, UINT32_MAX);
 			a->pf.port_set = true;
 			break;
 		case O_OP: opname = optarg; break;

@@ -63,6 +63,7 @@ struct bconn {
 	bool registered, short_seen;
 	bool sums;          /* the peer speaks version 1: sum every byte */
 	bool nocheck;       /* count the data, do not compare it */
+	bool alien;         /* client: the peer answered unlike a bench server */
 	unsigned events;
 	enum bench_mode mode;
 	enum bconn_phase ph;
