@@ -296,9 +296,31 @@ static int step_recv(struct bench_eng *e, struct bconn *c)
 	return 0;
 }
 
+/* Client uploading: a bench server sends nothing before its report, so
+ * anything readable now says what the peer is. */
+static int up_readable(struct bench_eng *e, struct bconn *c)
+{
+	ssize_t n;
+
+	do
+		n = recv(c->fd, e->rbuf, 64, MSG_DONTWAIT | MSG_PEEK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n < 0)
+		return client_io_fail(c, errno, "recv");
+	if (n == 0)
+		return alien(c, "it closed the connection without a report");
+	if (echoed_header(e, c, (size_t)n))
+		return alien(c, "it sent back the request header: an echo server?");
+	return alien(c, "it sent data before its report");
+}
+
 /* Sender of a one-way test: send until the limit, then shut down. */
 static int step_send(struct bench_eng *e, struct bconn *c, uint64_t now)
 {
+	if (c->client && (c->revents & EPOLLIN))
+		return up_readable(e, c);
 	for (int i = 0; i < BENCH_TURN; i++) {
 		uint64_t len = c->msg_len;
 		ssize_t n;
@@ -523,6 +545,8 @@ unsigned bconn_events(const struct bconn *c)
 				return c->txq > 0 || c->want == 0 ? EPOLLOUT : EPOLLIN;
 			return c->echo > 0 ? EPOLLOUT : EPOLLIN;
 		}
+		if (c->mode == BENCH_UP && c->client)
+			return EPOLLOUT | EPOLLIN; /* see up_readable() */
 		return (c->mode == BENCH_UP) == c->client ? EPOLLOUT : EPOLLIN;
 	case PH_DONE:
 		break;

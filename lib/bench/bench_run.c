@@ -268,6 +268,7 @@ static int client_loop(struct client *cl, bench_progress_fn progress, void *pctx
 
 			if (c->fd < 0)
 				continue;
+			c->revents = ev[i].events;
 			if (bconn_step(&cl->e, c, now) == 1) {
 				rc = slot_done(cl, c, now);
 				if (rc < 0)
