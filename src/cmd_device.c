@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -70,16 +71,23 @@ static void log_line(void *arg, int level, const char *msg)
 		fprintf(stderr, "vsk device: %s\n", msg);
 }
 
-/* One line per VM (and the total), stable keys: see docs/JSON.md. */
-static void print_stats_json(struct dev_vm *vm, const struct dev_stats *s)
+/* Why counters are printed: the JSON "reason" and the text's words. */
+enum why { WHY_SIGNAL, WHY_FINAL, WHY_ERROR };
+static const char *const why_json[] = { "signal", "final", "error" };
+static const char *const why_text[] = { "on SIGUSR1", "at exit", "at the failure" };
+
+/* One compact line per VM (and the total), stable keys: docs/JSON.md. */
+static void print_stats_json(struct dev_vm *vm, const struct dev_stats *s, const struct timespec *now,
+			     enum why why)
 {
+	printf("{");
+	cli_json_time(stdout, now);
+	printf(",\"reason\":\"%s\",\"total\":%s,", why_json[why], vm == NULL ? "true" : "false");
 	if (vm != NULL)
-		printf("{\"vm\":%u,", dev_vm_cid(vm));
-	else
-		printf("{\"vm\":\"total\",");
-	printf("\"packets_to_guest\":%llu,\"packets_from_guest\":%llu,"
-	       "\"bytes_to_guest\":%llu,\"bytes_from_guest\":%llu,\"connections\":%llu,"
-	       "\"resets\":%llu,\"credit_stalls\":%llu,\"dropped\":%llu,\"sibling\":%llu}\n",
+		printf("\"vm\":%u,", dev_vm_cid(vm));
+	printf("\"to_guest_packets\":%llu,\"from_guest_packets\":%llu,"
+	       "\"to_guest_bytes\":%llu,\"from_guest_bytes\":%llu,\"connections\":%llu,"
+	       "\"resets\":%llu,\"credit_stalls\":%llu,\"dropped_packets\":%llu,\"sibling_packets\":%llu}\n",
 	       (unsigned long long)s->pkts_rx, (unsigned long long)s->pkts_tx,
 	       (unsigned long long)s->bytes_rx, (unsigned long long)s->bytes_tx,
 	       (unsigned long long)s->conns, (unsigned long long)s->resets,
@@ -88,8 +96,11 @@ static void print_stats_json(struct dev_vm *vm, const struct dev_stats *s)
 	fflush(stdout);
 }
 
-static void print_stats(struct dev *d)
+static void print_stats(struct dev *d, enum why why)
 {
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now); /* one time for every line of a report */
 	for (int i = 0; i <= dev_vm_count(d); i++) {
 		struct dev_vm *vm = i < dev_vm_count(d) ? dev_vm_at(d, i) : NULL;
 		struct dev_stats s;
@@ -99,7 +110,7 @@ static void print_stats(struct dev *d)
 			break; /* the total would repeat the only VM */
 		dev_get_stats(d, vm, &s);
 		if (json) {
-			print_stats_json(vm, &s);
+			print_stats_json(vm, &s, &now, why);
 			continue;
 		}
 		if (vm != NULL)
@@ -107,10 +118,10 @@ static void print_stats(struct dev *d)
 		else
 			snprintf(who, sizeof(who), "total");
 		fprintf(stderr,
-			"vsk device: %s: packets %llu to guest, %llu from guest; bytes %llu to guest, "
+			"vsk device: %s: counters %s: packets %llu to guest, %llu from guest; bytes %llu to guest, "
 			"%llu from guest; connections %llu; resets %llu; credit stalls %llu; dropped %llu; "
 			"sibling %llu\n",
-			who, (unsigned long long)s.pkts_rx, (unsigned long long)s.pkts_tx,
+			who, why_text[why], (unsigned long long)s.pkts_rx, (unsigned long long)s.pkts_tx,
 			(unsigned long long)s.bytes_rx, (unsigned long long)s.bytes_tx,
 			(unsigned long long)s.conns, (unsigned long long)s.resets,
 			(unsigned long long)s.stalls, (unsigned long long)s.drops,
@@ -390,18 +401,18 @@ int cmd_device(int argc, char **argv)
 	while (!want_stop) {
 		if (want_stats) {
 			want_stats = 0;
-			print_stats(d);
+			print_stats(d, WHY_SIGNAL);
 		}
 		rc = dev_run_once(d, -1);
 		if (rc < 0) {
-			print_stats(d);
+			print_stats(d, WHY_ERROR);
 			dev_destroy(d);
 			errno = -rc;
 			err(1, "epoll_wait");
 		}
 	}
 	vsk_sd_notify("STOPPING=1");
-	print_stats(d);
+	print_stats(d, WHY_FINAL);
 	dev_destroy(d);
 	dev_cfgs_free(&cfgs);
 	return 0;
