@@ -135,6 +135,12 @@ static int slot_open(struct client *cl, int i, uint64_t now)
 	h.duration_ms = bp->duration_ms;
 	bench_hdr_encode(hdr, &h);
 	rc = send_header(fd, hdr);
+	if ((rc == -EPIPE || rc == -ECONNRESET) && cl->res->err == 0) {
+		/* Closed before reading a byte: no bench server does that. */
+		cl->res->alien = true;
+		return client_fail(cl, EPROTO, NULL, "connection %d: it closed the connection at once "
+				   "(send header: %s)", i + 1, strerror(-rc));
+	}
 	if (rc < 0)
 		return client_fail(cl, -rc, NULL, "send header: %s", strerror(-rc));
 	c->ph = PH_DATA;
