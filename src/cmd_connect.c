@@ -80,7 +80,6 @@ int cmd_connect(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "timeout", required_argument, NULL, 'T' },
-		{ "wait", required_argument, NULL, 'w' },
 		{ "retry", required_argument, NULL, 'R' },
 		{ "bind", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },

@@ -211,7 +211,6 @@ int cmd_proxy(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "timeout", required_argument, NULL, 'T' },
-		{ "wait", required_argument, NULL, 'w' },
 		{ "systemd", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },

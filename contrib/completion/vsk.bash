@@ -16,7 +16,7 @@ _vsk_opts_device="--config --connect-timeout --forward-cid --forward-listen --gr
 _vsk_opts_dump="--cid --conns --count --interface --json --keep --op --plot --plot-conn --port --read --snaplen --type --utc --verbose --write"
 _vsk_opts_listen="--echo --exec --keep-open --once --output --systemd --verbose"
 _vsk_opts_proxy="--systemd --timeout --verbose"
-_vsk_opts_recv="--hybrid --keep"
+_vsk_opts_recv="--hybrid --keep-open"
 _vsk_opts_send="--timeout"
 
 # Address kinds, completed as prefixes (no space after them).
@@ -56,7 +56,7 @@ _vsk()
 	-i|--interface)
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
 		return ;;
-	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--threads|--vm|\
+	-e|--exec|--timeout|-w|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--threads|--vm|\
 	--forward-cid|--forward-listen|--queue-size|--connect-timeout|--map|--max-conns|\
 	-c|--count|--cid|--port|--plot-conn|-s|--snaplen|-l|--length|-P|--parallel|-t|--time|-n|--bytes)
 		return ;;
