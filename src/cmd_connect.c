@@ -30,7 +30,8 @@ static const char usage_text[] =
 	"  --timeout MS   connect (and handshake) timeout, 1 ms..24 h, default 10000\n"
 	"                 (vsock: also SO_VM_SOCKETS_CONNECT_TIMEOUT; 2s, 1.5m too)\n"
 	"  -w SECS        the same in seconds, as nc -w (500ms too)\n"
-	"  --retry N      retry up to N times (0..1000000), 1 s apart, while nobody listens\n"
+	"  --retry N      retry up to N times (0..1000000), 1 s apart, while nobody\n"
+	"                 listens\n"
 	"  --bind PORT    bind this local vsock port (0..4294967294) before connecting\n"
 	"  -v, --verbose  report the connection and byte counts on stderr\n"
 	"  -h, --help     this text\n";
