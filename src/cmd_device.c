@@ -298,6 +298,7 @@ int cmd_device(int argc, char **argv)
 			verbose++;
 			break;
 		case 'h':
+			free(vms);
 			return cli_usage(usage_text, true);
 		case ':':
 			errx(EXIT_USAGE, "option '%s' needs a value (see vsk device --help)", argv[optind - 1]);
