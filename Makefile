@@ -93,7 +93,10 @@ check-man:
 
 $(B)/tests/%: tests/unit/%.c $(LIBA) $(UNIT_HOBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PCAP_CFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_HOBJS) $(LIBA) $(CMOCKA_LIBS) $(LDLIBS_VSK) -lpthread
+	$(CC) $(CPPFLAGS) $(PCAP_CFLAGS) -Itests/unit -Isrc $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter $(B)/src/%.o,$^) $(UNIT_HOBJS) $(LIBA) $(CMOCKA_LIBS) $(LDLIBS_VSK) -lpthread
+
+# Unit tests of CLI code link the src/ object they test (and stub the rest).
+$(B)/tests/test_cli_num: $(B)/src/cli_num.o
 
 unit: $(UNIT_BINS)
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -72,20 +73,6 @@ void cli_close_stdout(void)
 	_exit(1);
 }
 
-uint32_t cli_u32(const char *s, const char *what, uint32_t max)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-		errx(EXIT_USAGE, "invalid %s: '%s' (expected a number 0..%u)", what, s ? s : "", max);
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > max)
-		errx(EXIT_USAGE, "invalid %s: '%s' (expected a number 0..%u)", what, s, max);
-	return (uint32_t)v;
-}
-
 void cli_addr(const char *text, struct vsk_addr *a)
 {
 	char msg[256];
@@ -144,6 +131,11 @@ void cli_json_str(FILE *f, const char *s)
 			putc(ch, f);
 	}
 	putc('"', f);
+}
+
+void cli_json_time(FILE *f, const struct timespec *ts)
+{
+	fprintf(f, "\"time\":%lld.%06ld", (long long)ts->tv_sec, ts->tv_nsec / 1000);
 }
 
 unsigned long cli_raise_nofile(void)

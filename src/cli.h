@@ -49,9 +49,32 @@ int cli_bad_option(void);
  * stdout) is "vsk: write stdout: ..." and exit status 1, as coreutils do.
  * A reader that went away (EPIPE) is not an error. */
 void cli_close_stdout(void);
-/* Parse a decimal number in [0, max]; on error print "vsk: invalid WHAT: S"
- * and exit 2. */
-uint32_t cli_u32(const char *s, const char *what, uint32_t max);
+/* Numbers (src/cli_num.c), one parser per kind of quantity, each given
+ * the option as typed ("-n", "--timeout") and its real MIN..MAX.  A mistake
+ * is "vsk CMD: OPT 'TEXT': what is wrong: expected MIN..MAX UNIT" and the
+ * hint, exit 2.
+ *   count     a whole number: "4096"
+ *   size      bytes, K/M/G/T suffixes (powers of 1024), a fraction when
+ *             the result is whole: "1.5K" is 1536; 64-bit
+ *   duration  milliseconds back; suffixes ms, s, m, h ("1.5s"); a bare
+ *             number is in UNIT_MS (1000: the option takes seconds, 1: ms)
+ *   CID       a number or any, host, local, hypervisor (as in addresses)
+ *   port      a number, or any (VSK_PORT_ANY) when MAX is VSK_PORT_ANY */
+uint64_t cli_count(const char *opt, const char *s, uint64_t min, uint64_t max);
+uint64_t cli_size(const char *opt, const char *s, uint64_t min, uint64_t max);
+uint64_t cli_duration_ms(const char *opt, const char *s, uint64_t unit_ms, uint64_t min_ms, uint64_t max_ms);
+uint32_t cli_cid(const char *opt, const char *s, uint32_t min, uint32_t max);
+uint32_t cli_port(const char *opt, const char *s, uint32_t min, uint32_t max);
+/* The same without exiting: 0, or -1 with WHY saying what is wrong (the
+ * part after "OPT 'TEXT': "). */
+int cli_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *v, char *why, size_t len);
+int cli_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *v, char *why, size_t len);
+int cli_parse_duration(const char *s, uint64_t unit_ms, uint64_t min_ms, uint64_t max_ms, uint64_t *ms,
+		       char *why, size_t len);
+int cli_parse_cid(const char *s, uint32_t min, uint32_t max, uint32_t *v, char *why, size_t len);
+int cli_parse_port(const char *s, uint32_t min, uint32_t max, uint32_t *v, char *why, size_t len);
+/* The longest timeout any command takes (--timeout, -w): one day. */
+#define CLI_TIMEOUT_MAX_MS 86400000u
 /* Parse an address; on error print the parser's line and exit 2. */
 void cli_addr(const char *text, struct vsk_addr *a);
 /* Print "vsk: " + vsk_explain(err, op, a) and exit 1. */
@@ -60,6 +83,10 @@ _Noreturn void cli_die_explain(int err, const char *op, const struct vsk_addr *a
 int cli_write_all(int fd, const void *buf, size_t len);
 /* S as a JSON string with the escapes JSON requires; null for NULL. */
 void cli_json_str(FILE *f, const char *s);
+/* "time":SECONDS, the epoch seconds of TS with 6 decimals: the one form of
+ * a time in vsk's JSON (docs/JSON.md). */
+struct timespec;
+void cli_json_time(FILE *f, const struct timespec *ts);
 /* Raise the soft RLIMIT_NOFILE to the hard limit: a server holds an fd
  * per connection, and systemd's soft default (1024) would cap it long
  * before memory does.  Returns the soft limit now in force. */

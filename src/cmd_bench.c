@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -20,25 +21,32 @@
 static const char usage_text[] =
 	"usage: vsk bench -s [-q|-v] LISTEN_ADDR\n"
 	"       vsk bench [-R | --bidir | --rr | --crr] [-l SIZE] [-P N]\n"
-	"                 [-t SEC | -n SIZE | -c COUNT] [--no-check] [--json] ADDR\n"
-	"  -s, --server       serve tests on LISTEN_ADDR (many, also at once) until killed\n"
+	"                 [-t SECS | -n SIZE | -c COUNT] [--timeout MS]\n"
+	"                 [--no-check] [--json] ADDR\n"
+	"  -s, --server       serve tests on LISTEN_ADDR (many at once) until killed\n"
 	"  -R, --reverse      throughput server -> client (default client -> server)\n"
 	"      --bidir        both directions at once (-P connections each way)\n"
 	"      --rr           round trips of -l bytes: latency p50, p99, max\n"
 	"      --crr          connections per second: connect, one round trip, close\n"
-	"  -l, --length SIZE  bytes per send or per request (default 128K; rr, crr: 64)\n"
-	"  -P, --parallel N   connections at once (default 1)\n"
-	"  -t, --time SEC     run this long (default 10)\n"
+	"  -l, --length SIZE  bytes per send or request, 1..1M (default 128K, rr/crr 64)\n"
+	"  -P, --parallel N   connections at once, 1..4096 (default 1)\n"
+	"  -t, --time SECS    run this long, up to 86400 (default 10; 1.5, 500ms, 2m too)\n"
 	"  -n, --bytes SIZE   throughput: send SIZE bytes per connection instead\n"
 	"  -c, --count N      rr: N round trips per connection; crr: N connections\n"
-	"      --timeout MS   fail when nothing moves this long (default 10000)\n"
+	"      --timeout MS   fail when nothing moves this long, 1 ms..24 h\n"
+	"                     (default 10000; 30s, 1m too)\n"
 	"      --no-check     count the bytes but compare none (the output says so)\n"
-	"      --json         the result as one JSON object\n"
+	"      --json         the result as one JSON object (docs/JSON.md), also on\n"
+	"                     failure and when interrupted\n"
 	"  -q, --quiet        server: print errors only\n"
 	"  -v, --verbose      server: a line for crr connections too\n"
 	"  -h, --help         this text\n"
-	"SIZE takes a K, M or G suffix (powers of 1024). ADDR: vsock:, vsock-seq:,\n"
-	"hybrid:, unix:, tcp: (see vsk --help).\n";
+	"SIZE: bytes, K, M, G, T suffixes (powers of 1024; 1.5K is 1536).  0 is no\n"
+	"value here.  Ctrl-C (SIGINT, SIGTERM) stops a client: it prints what it\n"
+	"measured so far, marked interrupted, and exits 1.\n"
+	"ADDR: vsock:, vsock-seq:, hybrid:, unix:, tcp: (see vsk --help).\n";
+
+#define BENCH_BYTES_MAX (1ull << 50) /* -n: 1024T per connection */
 
 struct opts {
 	bool server, json, quiet, verbose;
@@ -49,23 +57,18 @@ struct opts {
 	bool have_len, have_time;
 };
 
-/* SIZE with an optional K/M/G suffix. */
-static uint64_t parse_size(const char *s, const char *what)
-{
-	char num[32];
-	size_t n = strlen(s);
-	uint64_t mult = 1;
+/* The client's SIGINT/SIGTERM: the first ends the test (bench_params.stop),
+ * a second one kills as the default would. */
+static volatile sig_atomic_t stop_sig;
 
-	if (n > 0 && strchr("kKmMgG", s[n - 1]) != NULL) {
-		char u = s[n - 1];
-		mult = (u == 'k' || u == 'K') ? 1024 : (u == 'm' || u == 'M') ? 1024 * 1024 : 1024ull * 1024 * 1024;
-		n--;
+static void on_stop(int sig)
+{
+	if (stop_sig != 0) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
 	}
-	if (n >= sizeof(num))
-		errx(EXIT_USAGE, "invalid %s: '%s' (expected a number with an optional K, M or G)", what, s);
-	memcpy(num, s, n);
-	num[n] = '\0';
-	return (uint64_t)cli_u32(num, what, UINT32_MAX) * mult;
+	stop_sig = sig;
 }
 
 static void set_test(struct opts *o, int t)
@@ -130,18 +133,22 @@ static const char *dur(uint64_t ns, char *buf, size_t len)
 }
 
 /* How the data was checked, as the result lines end. */
-static const char *checked_text(const struct bench_params *bp)
+static const char *checked_text(const struct bench_params *bp, const struct bench_result *r)
 {
+	if (r->interrupted)
+		return stop_sig == SIGTERM ? "interrupted by SIGTERM (counted so far)"
+					   : "interrupted by SIGINT (counted so far)";
 	return bp->nocheck ? "data not checked (--no-check)" : "data verified";
 }
 
-static void print_rate(const struct bench_params *bp, const char *dir, uint64_t bytes, double secs)
+static void print_rate(const struct bench_params *bp, const struct bench_result *r, const char *dir,
+		       uint64_t bytes)
 {
-	double bps = secs > 0 ? (double)bytes / secs : 0;
+	double bps = r->secs > 0 ? (double)bytes / r->secs : 0;
 
 	printf("%s: %" PRIu64 " bytes in %.3f s = %.1f MB/s (%.2f Gbit/s), %u connection%s, %s\n",
-	       dir, bytes, secs, bps / 1e6, bps * 8 / 1e9, bp->streams, bp->streams == 1 ? "" : "s",
-	       checked_text(bp));
+	       dir, bytes, r->secs, bps / 1e6, bps * 8 / 1e9, bp->streams, bp->streams == 1 ? "" : "s",
+	       checked_text(bp, r));
 }
 
 static void print_text(const struct opts *o, const struct bench_result *r)
@@ -153,14 +160,14 @@ static void print_text(const struct opts *o, const struct bench_result *r)
 
 	switch (bp->test) {
 	case BENCH_T_UP:
-		print_rate(bp, "up", r->bytes_up, r->secs);
+		print_rate(bp, r, "up", r->bytes_up);
 		break;
 	case BENCH_T_DOWN:
-		print_rate(bp, "down", r->bytes_down, r->secs);
+		print_rate(bp, r, "down", r->bytes_down);
 		break;
 	case BENCH_T_BIDIR:
-		print_rate(bp, "up", r->bytes_up, r->secs);
-		print_rate(bp, "down", r->bytes_down, r->secs);
+		print_rate(bp, r, "up", r->bytes_up);
+		print_rate(bp, r, "down", r->bytes_down);
 		break;
 	case BENCH_T_RR:
 	case BENCH_T_CRR:
@@ -171,7 +178,7 @@ static void print_text(const struct opts *o, const struct bench_result *r)
 		       bp->test == BENCH_T_RR ? "latency" : "connection time",
 		       dur(bench_lat_quantile(l, 0.5), a, sizeof(a)),
 		       dur(bench_lat_quantile(l, 0.99), b, sizeof(b)), dur(l->max, c, sizeof(c)),
-		       checked_text(bp));
+		       checked_text(bp, r));
 		break;
 	}
 }
@@ -182,30 +189,37 @@ static void json_lat(const struct bench_lat *l)
 		fputs("null", stdout);
 		return;
 	}
-	printf("{\"n\": %" PRIu64 ", \"min\": %.3f, \"mean\": %.3f, \"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}",
+	printf("{\"samples\":%" PRIu64 ",\"min_us\":%.3f,\"mean_us\":%.3f,\"p50_us\":%.3f,"
+	       "\"p99_us\":%.3f,\"max_us\":%.3f}",
 	       l->n, (double)l->min / 1e3, (double)l->sum / (double)l->n / 1e3,
 	       (double)bench_lat_quantile(l, 0.5) / 1e3, (double)bench_lat_quantile(l, 0.99) / 1e3,
 	       (double)l->max / 1e3);
 }
 
-static void print_json(const struct opts *o, const struct bench_result *r, const char *error)
+/* One compact object, the fields of docs/JSON.md in that order. */
+static void print_json(const struct opts *o, const struct timespec *t0, const struct bench_result *r,
+		       const char *error)
 {
 	const struct bench_params *bp = &o->bp;
+	bool lat = bp->test == BENCH_T_RR || bp->test == BENCH_T_CRR;
 	double s = r->secs > 0 ? r->secs : 1;
 
-	printf("{\"test\": \"%s\", \"address\": ", test_name(bp->test));
+	printf("{");
+	cli_json_time(stdout, t0);
+	printf(",\"test\":\"%s\",\"address\":", test_name(bp->test));
 	cli_json_str(stdout, o->addr_text);
-	printf(", \"socket\": \"%s\", \"msg_len\": %u, \"streams\": %u, \"secs\": %.6f, "
-	       "\"bytes_up\": %" PRIu64 ", \"bytes_down\": %" PRIu64 ", "
-	       "\"up_bytes_per_sec\": %.0f, \"down_bytes_per_sec\": %.0f, "
-	       "\"round_trips\": %" PRIu64 ", \"conns\": %" PRIu64 ", \"per_sec\": %.1f, \"latency_us\": ",
+	printf(",\"socket\":\"%s\",\"length_bytes\":%u,\"parallel\":%u,\"duration_sec\":%.6f,"
+	       "\"up_bytes\":%" PRIu64 ",\"down_bytes\":%" PRIu64 ","
+	       "\"up_bytes_per_sec\":%.0f,\"down_bytes_per_sec\":%.0f,"
+	       "\"round_trips\":%" PRIu64 ",\"round_trips_per_sec\":%.1f,"
+	       "\"connections\":%" PRIu64 ",\"connections_per_sec\":%.1f,\"latency\":",
 	       r->seqpacket ? "seqpacket" : "stream", bp->msg_len, bp->streams, r->secs, r->bytes_up,
 	       r->bytes_down, (double)r->bytes_up / s, (double)r->bytes_down / s, r->round_trips,
-	       r->conns,
-	       (double)(bp->test == BENCH_T_CRR ? r->conns : r->round_trips) / s);
-	json_lat(bp->test == BENCH_T_RR || bp->test == BENCH_T_CRR ? r->lat : NULL);
-	printf(", \"checked\": %s, \"verified\": %s, \"error\": ", bp->nocheck ? "false" : "true",
-	       error == NULL && !bp->nocheck ? "true" : "false");
+	       (double)r->round_trips / s, r->conns, (double)r->conns / s);
+	json_lat(lat ? r->lat : NULL);
+	printf(",\"checked\":%s,\"verified\":%s,\"interrupted\":%s,\"error\":",
+	       bp->nocheck ? "false" : "true", error == NULL && !bp->nocheck ? "true" : "false",
+	       r->interrupted ? "true" : "false");
 	cli_json_str(stdout, error);
 	printf("}\n");
 }
@@ -215,30 +229,42 @@ static int run_client(struct opts *o)
 	struct bench_result res;
 	struct prog last = { 0, 0, 0, 0, 0 };
 	bool tty = !o->json && isatty(STDOUT_FILENO);
-	int rc, status = 0;
-	char msg[512];
+	struct sigaction sa;
+	struct timespec t0;
+	char msg[512] = "";
+	int rc;
 
+	/* No SA_RESTART: a connect() the signal interrupts ends with EINTR. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	o->bp.stop = &stop_sig;
+	clock_gettime(CLOCK_REALTIME, &t0);
 	rc = bench_client(&o->bp, connect_cb, &o->addr, tty ? on_progress : NULL, &last, &res);
-	if (rc < 0 && res.op != NULL) {
+	if (rc < 0 && res.op != NULL)
 		/* The connect itself failed: the explained message. */
 		vsk_explain(res.err, res.op, &o->addr, msg, sizeof(msg));
-		if (o->json)
-			print_json(o, &res, msg);
-		bench_result_free(&res);
-		errx(1, "%s", msg);
-	}
-	if (rc < 0) {
-		snprintf(msg, sizeof(msg), "bench %s: %s", o->addr_text, res.msg);
-		status = 1;
-	}
+	else if (rc < 0 && res.alien)
+		snprintf(msg, sizeof(msg), "%s: the peer did not answer like 'vsk bench -s' (%s)",
+			 o->addr_text, res.msg);
+	else if (rc < 0)
+		snprintf(msg, sizeof(msg), "%s: %s", o->addr_text, res.msg);
+	else if (res.interrupted)
+		/* As iperf3: what was measured so far, then exit 1. */
+		snprintf(msg, sizeof(msg), "%s: interrupted by %s after %.3f s", o->addr_text,
+			 stop_sig == SIGTERM ? "SIGTERM" : "SIGINT", res.secs);
 	if (o->json)
-		print_json(o, &res, status ? msg : NULL);
-	else if (status == 0)
+		print_json(o, &t0, &res, msg[0] != '\0' ? msg : NULL);
+	else if (rc == 0)
 		print_text(o, &res);
 	fflush(stdout);
 	bench_result_free(&res);
-	if (status)
-		errx(1, "%s", msg);
+	if (msg[0] != '\0') {
+		fprintf(stderr, "vsk bench: %s\n", msg);
+		return 1;
+	}
 	return 0;
 }
 
@@ -310,7 +336,6 @@ int cmd_bench(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .test = -1 };
-	uint64_t len = 0;
 	int c;
 
 	o.bp.streams = 1;
@@ -332,24 +357,24 @@ int cmd_bench(int argc, char **argv)
 			set_test(&o, BENCH_T_CRR);
 			break;
 		case 'l':
-			len = parse_size(optarg, "length");
+			o.bp.msg_len = (uint32_t)cli_size("-l", optarg, 1, BENCH_MSG_MAX);
 			o.have_len = true;
 			break;
 		case 'P':
-			o.bp.streams = cli_u32(optarg, "parallel connections", BENCH_STREAMS_MAX);
+			o.bp.streams = (uint32_t)cli_count("-P", optarg, 1, BENCH_STREAMS_MAX);
 			break;
 		case 't':
-			o.bp.duration_ms = cli_u32(optarg, "time", 86400) * 1000;
+			o.bp.duration_ms = (uint32_t)cli_duration_ms("-t", optarg, 1000, 1, 86400000);
 			o.have_time = true;
 			break;
 		case 'n':
-			o.bp.bytes = parse_size(optarg, "bytes");
+			o.bp.bytes = cli_size("-n", optarg, 1, BENCH_BYTES_MAX);
 			break;
 		case 'c':
-			o.bp.count = cli_u32(optarg, "count", UINT32_MAX);
+			o.bp.count = cli_count("-c", optarg, 1, UINT32_MAX);
 			break;
 		case O_TIMEOUT:
-			o.bp.idle_ms = cli_u32(optarg, "timeout", 86400000);
+			o.bp.idle_ms = (uint32_t)cli_duration_ms("--timeout", optarg, 1, 1, CLI_TIMEOUT_MAX_MS);
 			break;
 		case O_NOCHECK:
 			o.bp.nocheck = true;
@@ -385,12 +410,8 @@ int cmd_bench(int argc, char **argv)
 		errx(EXIT_USAGE, "-c is for --rr and --crr; use -n for throughput");
 	if (o.have_time && (o.bp.bytes || o.bp.count))
 		errx(EXIT_USAGE, "-t and -%c both bound the test: choose one", o.bp.bytes ? 'n' : 'c');
-	if (o.have_time && o.bp.duration_ms == 0)
-		errx(EXIT_USAGE, "invalid time: '0' (expected 1..86400 seconds)");
-	if (o.have_len && (len == 0 || len > BENCH_MSG_MAX))
-		errx(EXIT_USAGE, "invalid length: %" PRIu64 " (expected 1..%u bytes)", len, BENCH_MSG_MAX);
-	o.bp.msg_len = o.have_len ? (uint32_t)len
-		       : (o.bp.test == BENCH_T_RR || o.bp.test == BENCH_T_CRR) ? 64 : 128 * 1024;
+	if (!o.have_len)
+		o.bp.msg_len = (o.bp.test == BENCH_T_RR || o.bp.test == BENCH_T_CRR) ? 64 : 128 * 1024;
 	cli_addr(argv[optind], &o.addr);
 	if (o.addr.kind == VSK_ADDR_STDIO)
 		errx(EXIT_USAGE, "bench needs a socket address, not '-'");

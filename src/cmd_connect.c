@@ -24,13 +24,15 @@
 #define CONNECT_TIMEOUT_MS 10000 /* the dial's deadline without --timeout */
 
 static const char usage_text[] =
-	"usage: vsk connect [-v] [--timeout MS] [--retry N] [--bind PORT] ADDR\n"
+	"usage: vsk connect [-v] [--timeout MS | -w SECS] [--retry N] [--bind PORT] ADDR\n"
 	"  Copy stdin to ADDR and ADDR to stdout at the same time.  At stdin EOF\n"
 	"  the sending side is shut down; exits when both directions ended.\n"
-	"  --timeout MS   connect (and handshake) timeout, default 10000\n"
-	"                 (vsock: also SO_VM_SOCKETS_CONNECT_TIMEOUT)\n"
-	"  --retry N      retry up to N times, 1 s apart, while nobody listens\n"
-	"  --bind PORT    bind this local vsock port before connecting\n"
+	"  --timeout MS   connect (and handshake) timeout, 1 ms..24 h, default 10000\n"
+	"                 (vsock: also SO_VM_SOCKETS_CONNECT_TIMEOUT; 2s, 1.5m too)\n"
+	"  -w SECS        the same in seconds, as nc -w (500ms too)\n"
+	"  --retry N      retry up to N times (0..1000000), 1 s apart, while nobody\n"
+	"                 listens\n"
+	"  --bind PORT    bind this local vsock port (0..4294967294) before connecting\n"
 	"  -v, --verbose  report the connection and byte counts on stderr\n"
 	"  -h, --help     this text\n";
 
@@ -96,16 +98,19 @@ int cmd_connect(int argc, char **argv)
 	bool verbose = false, bind_set = false;
 	int c, fd = -1, rc;
 
-	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vw:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'T':
-			opts.timeout_ms = (int)cli_u32(optarg, "timeout", INT32_MAX);
+			opts.timeout_ms = (int)cli_duration_ms("--timeout", optarg, 1, 1, CLI_TIMEOUT_MAX_MS);
+			break;
+		case 'w':
+			opts.timeout_ms = (int)cli_duration_ms("-w", optarg, 1000, 1, CLI_TIMEOUT_MAX_MS);
 			break;
 		case 'R':
-			retry = cli_u32(optarg, "retry count", 1000000);
+			retry = (uint32_t)cli_count("--retry", optarg, 0, 1000000);
 			break;
 		case 'B':
-			opts.bind_port = cli_u32(optarg, "bind port", UINT32_MAX - 1);
+			opts.bind_port = cli_port("--bind", optarg, 0, VSK_PORT_ANY - 1);
 			bind_set = true;
 			break;
 		case 'v':

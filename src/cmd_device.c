@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -20,17 +21,19 @@ static const char usage_text[] =
 	"       vsk device [-v] [--pcap FILE] --vm guest-cid=N,socket=PATH,uds-path=PATH[,KEY=VALUE...]\n"
 	"                  [--vm ...]\n"
 	"       vsk device [-v] [--pcap FILE] --config FILE\n"
-	"  --guest-cid N         the guest's CID (default 3)\n"
+	"  --guest-cid N         the guest's CID, 3..4294967294 (default 3)\n"
 	"  --socket PATH         vhost-user socket QEMU's -chardev connects to\n"
 	"  --uds-path PATH       Unix back end: guest port P connects to PATH_P; host clients\n"
 	"                        connect to PATH (stream) or PATH_seqpacket and say \"CONNECT <port>\\n\"\n"
 	"  --forward-cid CID     vsock back end: guest port P connects to vsock CID:P\n"
 	"  --forward-listen P+Q  vsock back end: listen on vsock ports P, Q for the guest's same ports\n"
 	"  --groups A+B          sibling groups: guests sharing one reach each other (default \"default\")\n"
-	"  --tx-buffer-size N    bytes buffered per connection toward the host (default 262144)\n"
-	"  --queue-size N        largest virtqueue the front end may set (default 1024)\n"
+	"  --tx-buffer-size N    bytes buffered per connection toward the host, 4K..64M\n"
+	"                        (default 256K)\n"
+	"  --queue-size N        largest virtqueue the front end may set, a power of two\n"
+	"                        1..32768 (default 1024)\n"
 	"  --connect-timeout MS  hold host connections this long for the guest's driver and\n"
-	"                        listener (default 0: closed at once)\n"
+	"                        listener, up to 1h (default 0: closed at once; 30s too)\n"
 	"  --map PORT=ADDR       guest port PORT goes to ADDR (unix:, tcp:, vsock:, hybrid:)\n"
 	"  --map-only            unmapped guest ports get RST\n"
 	"  --max-conns N         connections of the VM at once (default 65536; the fd limit\n"
@@ -40,10 +43,11 @@ static const char usage_text[] =
 	"  --pcap FILE           record every packet moved (LINKTYPE_VSOCK, for tcpdump -r;\n"
 	"                        '-' = stdout, not with --json)\n"
 	"  --socket-mode MODE    octal permissions of the sockets created (default 0600)\n"
-	"  --threads N           serve the VMs from N event loops, one thread each\n"
+	"  --threads N           serve the VMs from N event loops (1..256), one thread each\n"
 	"                        (default: one per VM, at most one per online CPU)\n"
 	"  --json                counters as JSON lines on stdout (docs/JSON.md)\n"
 	"  -v, --verbose         log connection events\n"
+	"  -h, --help            this text\n"
 	"Counters are printed on SIGUSR1 and at exit (SIGINT, SIGTERM).\n";
 
 static const char options_accepted[] =
@@ -70,16 +74,23 @@ static void log_line(void *arg, int level, const char *msg)
 		fprintf(stderr, "vsk device: %s\n", msg);
 }
 
-/* One line per VM (and the total), stable keys: see docs/JSON.md. */
-static void print_stats_json(struct dev_vm *vm, const struct dev_stats *s)
+/* Why counters are printed: the JSON "reason" and the text's words. */
+enum why { WHY_SIGNAL, WHY_FINAL, WHY_ERROR };
+static const char *const why_json[] = { "signal", "final", "error" };
+static const char *const why_text[] = { "on SIGUSR1", "at exit", "at the failure" };
+
+/* One compact line per VM (and the total), stable keys: docs/JSON.md. */
+static void print_stats_json(struct dev_vm *vm, const struct dev_stats *s, const struct timespec *now,
+			     enum why why)
 {
+	printf("{");
+	cli_json_time(stdout, now);
+	printf(",\"reason\":\"%s\",\"total\":%s,", why_json[why], vm == NULL ? "true" : "false");
 	if (vm != NULL)
-		printf("{\"vm\":%u,", dev_vm_cid(vm));
-	else
-		printf("{\"vm\":\"total\",");
-	printf("\"packets_to_guest\":%llu,\"packets_from_guest\":%llu,"
-	       "\"bytes_to_guest\":%llu,\"bytes_from_guest\":%llu,\"connections\":%llu,"
-	       "\"resets\":%llu,\"credit_stalls\":%llu,\"dropped\":%llu,\"sibling\":%llu}\n",
+		printf("\"vm\":%u,", dev_vm_cid(vm));
+	printf("\"to_guest_packets\":%llu,\"from_guest_packets\":%llu,"
+	       "\"to_guest_bytes\":%llu,\"from_guest_bytes\":%llu,\"connections\":%llu,"
+	       "\"resets\":%llu,\"credit_stalls\":%llu,\"dropped_packets\":%llu,\"sibling_packets\":%llu}\n",
 	       (unsigned long long)s->pkts_rx, (unsigned long long)s->pkts_tx,
 	       (unsigned long long)s->bytes_rx, (unsigned long long)s->bytes_tx,
 	       (unsigned long long)s->conns, (unsigned long long)s->resets,
@@ -88,8 +99,11 @@ static void print_stats_json(struct dev_vm *vm, const struct dev_stats *s)
 	fflush(stdout);
 }
 
-static void print_stats(struct dev *d)
+static void print_stats(struct dev *d, enum why why)
 {
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now); /* one time for every line of a report */
 	for (int i = 0; i <= dev_vm_count(d); i++) {
 		struct dev_vm *vm = i < dev_vm_count(d) ? dev_vm_at(d, i) : NULL;
 		struct dev_stats s;
@@ -99,7 +113,7 @@ static void print_stats(struct dev *d)
 			break; /* the total would repeat the only VM */
 		dev_get_stats(d, vm, &s);
 		if (json) {
-			print_stats_json(vm, &s);
+			print_stats_json(vm, &s, &now, why);
 			continue;
 		}
 		if (vm != NULL)
@@ -107,10 +121,10 @@ static void print_stats(struct dev *d)
 		else
 			snprintf(who, sizeof(who), "total");
 		fprintf(stderr,
-			"vsk device: %s: packets %llu to guest, %llu from guest; bytes %llu to guest, "
+			"vsk device: %s: counters %s: packets %llu to guest, %llu from guest; bytes %llu to guest, "
 			"%llu from guest; connections %llu; resets %llu; credit stalls %llu; dropped %llu; "
 			"sibling %llu\n",
-			who, (unsigned long long)s.pkts_rx, (unsigned long long)s.pkts_tx,
+			who, why_text[why], (unsigned long long)s.pkts_rx, (unsigned long long)s.pkts_tx,
 			(unsigned long long)s.bytes_rx, (unsigned long long)s.bytes_tx,
 			(unsigned long long)s.conns, (unsigned long long)s.resets,
 			(unsigned long long)s.stalls, (unsigned long long)s.drops,
@@ -216,7 +230,7 @@ int cmd_device(int argc, char **argv)
 
 		switch (c) {
 		case O_CID:
-			one.cid = cli_u32(optarg, "guest CID", UINT32_MAX);
+			one.cid = cli_cid("--guest-cid", optarg, 3, VSK_CID_ANY - 1);
 			single = true;
 			break;
 		case O_SOCKET:
@@ -230,7 +244,7 @@ int cmd_device(int argc, char **argv)
 			key = "uds-path";
 			break;
 		case O_FWD_CID:
-			one.forward_cid = cli_u32(optarg, "forward CID", UINT32_MAX);
+			one.forward_cid = cli_cid("--forward-cid", optarg, 0, VSK_CID_ANY - 1);
 			one.forward = true;
 			single = true;
 			break;
@@ -241,15 +255,16 @@ int cmd_device(int argc, char **argv)
 			key = "groups";
 			break;
 		case O_TXBUF:
-			one.tx_buf = cli_u32(optarg, "tx buffer size", DEV_TX_BUF_MAX);
+			one.tx_buf = (uint32_t)cli_size("--tx-buffer-size", optarg, DEV_TX_BUF_MIN, DEV_TX_BUF_MAX);
 			single = true;
 			break;
 		case O_QSIZE:
-			one.queue_size = cli_u32(optarg, "queue size", VQ_MAX_NUM);
+			one.queue_size = (uint32_t)cli_count("--queue-size", optarg, 1, VQ_MAX_NUM);
 			single = true;
 			break;
 		case O_CTIMEOUT:
-			one.connect_timeout_ms = cli_u32(optarg, "connect timeout (ms)", DEV_CONNECT_TIMEOUT_MAX);
+			one.connect_timeout_ms = (uint32_t)cli_duration_ms("--connect-timeout", optarg, 1, 0,
+									   DEV_CONNECT_TIMEOUT_MAX);
 			single = true;
 			break;
 		case O_MAP:
@@ -278,14 +293,13 @@ int cmd_device(int argc, char **argv)
 			mode_arg = optarg;
 			break;
 		case O_THREADS:
-			threads = cli_u32(optarg, "number of threads", 256);
-			if (threads == 0)
-				errx(EXIT_USAGE, "--threads 0: at least one event loop is needed (1 to 256)");
+			threads = (unsigned)cli_count("--threads", optarg, 1, 256);
 			break;
 		case 'v':
 			verbose++;
 			break;
 		case 'h':
+			free(vms);
 			return cli_usage(usage_text, true);
 		case ':':
 			errx(EXIT_USAGE, "option '%s' needs a value (see vsk device --help)", argv[optind - 1]);
@@ -394,18 +408,18 @@ int cmd_device(int argc, char **argv)
 	while (!want_stop) {
 		if (want_stats) {
 			want_stats = 0;
-			print_stats(d);
+			print_stats(d, WHY_SIGNAL);
 		}
 		rc = dev_run_once(d, -1);
 		if (rc < 0) {
-			print_stats(d);
+			print_stats(d, WHY_ERROR);
 			dev_destroy(d);
 			errno = -rc;
 			err(1, "epoll_wait");
 		}
 	}
 	vsk_sd_notify("STOPPING=1");
-	print_stats(d);
+	print_stats(d, WHY_FINAL);
 	dev_destroy(d);
 	dev_cfgs_free(&cfgs);
 	return 0;

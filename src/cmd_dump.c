@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,34 +113,15 @@ static bool same_file(const char *a, const char *b)
 }
 
 /* -c: tcpdump refuses 0 too ("invalid packet count"). */
-static uint32_t count_arg(const char *s)
-{
-	unsigned long long v = 0;
-	char *end;
-
-	errno = 0;
-	if (*s >= '0' && *s <= '9')
-		v = strtoull(s, &end, 10);
-	if (*s < '0' || *s > '9' || errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX)
-		cli_usage_die("invalid count: '%s' (expected a number 1..%u)", s, UINT32_MAX);
-	return (uint32_t)v;
-}
-
-/* --cid / --port: the words a vsock address takes there (lib/core/addr.c's
- * parser decides, so both agree); "any" (and -1 for a CID) is no filter. */
+/* --cid / --port: the words a vsock address takes there (the CLI's CID and
+ * port parsers, as every command's); "any" (and -1 for a CID) is no filter,
+ * while the number 4294967295 is a value to match. */
 static bool cid_or_port_arg(const char *s, bool cid, uint32_t *v)
 {
-	struct vsk_addr ad;
-	char text[96];
-
-	if (snprintf(text, sizeof(text), cid ? "vsock:%s:0" : "vsock:0:%s", s) >= (int)sizeof(text) ||
-	    vsk_addr_parse(text, &ad, NULL, 0) < 0)
-		cli_usage_die(cid ? "invalid cid: '%s' (expected a number 0..4294967295, host (2), "
-				    "local (1), hypervisor (0) or any)"
-				  : "invalid port: '%s' (expected a number 0..4294967295 or any)", s);
-	*v = cid ? ad.cid : ad.port;
-	/* The number 4294967295 is a value to match; only the words mean any. */
-	return !(*v == UINT32_MAX && (s[0] < '0' || s[0] > '9'));
+	if (!strcasecmp(s, "any") || (cid && !strcmp(s, "-1")))
+		return false;
+	*v = cid ? cli_cid("--cid", s, 0, UINT32_MAX) : cli_port("--port", s, 0, UINT32_MAX);
+	return true;
 }
 
 /* An option given that only shapes record lines, by its short name; NULL
@@ -196,8 +178,8 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		case 'i': a->iface = optarg; break;
 		case 'r': a->rfile = optarg; break;
 		case 'w': a->wfile = optarg; break;
-		case 'c': a->count = count_arg(optarg); break;
-		case 's': a->snaplen = cli_u32(optarg, "snaplen", CAPTURE_SNAPLEN); break;
+		case 'c': a->count = (uint32_t)cli_count("-c", optarg, 1, UINT32_MAX); break;
+		case 's': a->snaplen = (uint32_t)cli_size("-s", optarg, 0, CAPTURE_SNAPLEN); break;
 		case 'n': break; /* names are never resolved: -n and -nn are what vsk does */
 		case 't': nt++; break;
 		case 'v': a->po.verbose++; break;
@@ -207,7 +189,7 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		case O_CONNS: a->conns = true; break;
 		case O_PLOT: a->plot = optarg; break;
 		case O_PLOT_CONN:
-			a->plot_conn = cli_u32(optarg, "plot-conn", UINT32_MAX);
+			a->plot_conn = (uint32_t)cli_count("--plot-conn", optarg, 0, UINT32_MAX);
 			a->plot_conn_set = true;
 			break;
 		case O_CID:

@@ -47,7 +47,7 @@ static const char usage_text[] =
 	"                     (the peer address is in $VSK_PEER)\n"
 	"  --once             serve one client, then exit\n"
 	"  -k, --keep-open    serve clients until killed (the default)\n"
-	"  -s, --systemd      accept on the socket systemd passed (LISTEN_FDS),\n"
+	"  --systemd          accept on the socket systemd passed (LISTEN_FDS),\n"
 	"                     not on ADDR\n"
 	"  -v, --verbose      report each client and its byte counts on stderr\n"
 	"  -h, --help         this text\n";
@@ -364,7 +364,7 @@ int cmd_listen(int argc, char **argv)
 		{ "exec", required_argument, NULL, 'e' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "keep-open", no_argument, NULL, 'k' },
-		{ "systemd", no_argument, NULL, 's' },
+		{ "systemd", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -374,7 +374,7 @@ int cmd_listen(int argc, char **argv)
 	bool echo = false, keep = false, systemd = false;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "e:o:ksvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:o:kvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case '1':
 			s.once = true;
@@ -391,7 +391,7 @@ int cmd_listen(int argc, char **argv)
 		case 'k':
 			keep = true;
 			break;
-		case 's':
+		case 'S':
 			systemd = true;
 			break;
 		case 'v':

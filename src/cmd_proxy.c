@@ -32,12 +32,14 @@
 #define PROXY_RESOLVE_GAP_MS 1000 /* at most one new resolution this often */
 
 static const char usage_text[] =
-	"usage: vsk proxy [-v] [--timeout MS] LISTEN_ADDR TARGET_ADDR\n"
-	"       vsk proxy [-v] [--timeout MS] --systemd TARGET_ADDR\n"
+	"usage: vsk proxy [-v] [--timeout MS | -w SECS] LISTEN_ADDR TARGET_ADDR\n"
+	"       vsk proxy [-v] [--timeout MS | -w SECS] --systemd TARGET_ADDR\n"
 	"  Accept connections on LISTEN_ADDR; relay each to a new connection to\n"
 	"  TARGET_ADDR (vsock, vsock-seq, hybrid, unix, tcp: any pairing).\n"
-	"  --timeout MS   target connect (and handshake) timeout, default 10000\n"
-	"  -s, --systemd  accept on the socket systemd passed (LISTEN_FDS)\n"
+	"  --timeout MS   target connect (and handshake) timeout, 1 ms..24 h\n"
+	"                 (default 10000; 2s, 1.5m too)\n"
+	"  -w SECS        the same in seconds, as nc -w (500ms too)\n"
+	"  --systemd      accept on the socket systemd passed (LISTEN_FDS)\n"
 	"  -v, --verbose  report each connection and its byte counts on stderr\n"
 	"  -h, --help     this text\n";
 
@@ -209,7 +211,7 @@ int cmd_proxy(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "timeout", required_argument, NULL, 'T' },
-		{ "systemd", no_argument, NULL, 's' },
+		{ "systemd", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -220,12 +222,15 @@ int cmd_proxy(int argc, char **argv)
 	char msg[512];
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "svh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vw:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'T':
-			p.opts.timeout_ms = (int)cli_u32(optarg, "timeout", INT32_MAX);
+			p.opts.timeout_ms = (int)cli_duration_ms("--timeout", optarg, 1, 1, CLI_TIMEOUT_MAX_MS);
 			break;
-		case 's':
+		case 'w':
+			p.opts.timeout_ms = (int)cli_duration_ms("-w", optarg, 1000, 1, CLI_TIMEOUT_MAX_MS);
+			break;
+		case 'S':
 			systemd = true;
 			break;
 		case 'v':

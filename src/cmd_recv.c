@@ -19,10 +19,12 @@
 
 static const char usage_text[] =
 	"usage: vsk recv [-k] [--hybrid PATH] [ADDR]\n"
-	"  ADDR          where to listen (default vsock:2:4050)\n"
-	"  --hybrid PATH listen on PATH_<port>, where 'vsk device --uds-path PATH'\n"
-	"                delivers guest connections (port from ADDR, default 4050)\n"
-	"  -k, --keep    serve clients one after another instead of exiting\n";
+	"  ADDR             where to listen (default vsock:2:4050)\n"
+	"  --hybrid PATH    listen on PATH_<port>, where 'vsk device --uds-path PATH'\n"
+	"                   delivers guest connections (port from ADDR, default 4050)\n"
+	"  -k, --keep-open  serve clients one after another instead of exiting\n"
+	"                   (--keep is the old spelling)\n"
+	"  -h, --help       this text\n";
 
 static void print_client(int fd)
 {
@@ -69,7 +71,8 @@ int cmd_recv(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "hybrid", required_argument, NULL, 'H' },
-		{ "keep", no_argument, NULL, 'k' },
+		{ "keep-open", no_argument, NULL, 'k' },
+		{ "keep", no_argument, NULL, 'k' }, /* the old name */
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};

@@ -15,10 +15,13 @@
 #include "cli.h"
 
 static const char usage_text[] =
-	"usage: vsk send [--timeout MS] [ADDR [MESSAGE]]\n"
-	"  ADDR          where to connect (default vsock:2:4050)\n"
-	"  MESSAGE       what to send (default the seed's greeting)\n"
-	"  --timeout MS  give up connecting after MS milliseconds\n";
+	"usage: vsk send [-t MS | -w SECS] [ADDR [MESSAGE]]\n"
+	"  ADDR              where to connect (default vsock:2:4050)\n"
+	"  MESSAGE           what to send (default the seed's greeting)\n"
+	"  -t, --timeout MS  give up connecting after MS milliseconds, 1 ms..24 h\n"
+	"                    (default: the transport's own; 2s, 1.5m too)\n"
+	"  -w SECS           the same in seconds, as nc -w (500ms too)\n"
+	"  -h, --help        this text\n";
 
 static const char seed_message[] = "Hello, Host! This is a message from the VM.";
 
@@ -36,10 +39,13 @@ int cmd_send(int argc, char **argv)
 	ssize_t n;
 	int c, fd = -1, rc;
 
-	while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:w:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			o.timeout_ms = (int)cli_u32(optarg, "timeout", 86400000);
+			o.timeout_ms = (int)cli_duration_ms("-t", optarg, 1, 1, CLI_TIMEOUT_MAX_MS);
+			break;
+		case 'w':
+			o.timeout_ms = (int)cli_duration_ms("-w", optarg, 1000, 1, CLI_TIMEOUT_MAX_MS);
 			break;
 		case 'h':
 			return cli_usage(usage_text, true);

@@ -16,7 +16,7 @@ _vsk_opts_device="--config --connect-timeout --forward-cid --forward-listen --gr
 _vsk_opts_dump="--cid --conns --count --hex --hex-ascii --interface --json --keep --op --plot --plot-conn --port --read --snaplen --type --utc --verbose --write"
 _vsk_opts_listen="--echo --exec --keep-open --once --output --systemd --verbose"
 _vsk_opts_proxy="--systemd --timeout --verbose"
-_vsk_opts_recv="--hybrid --keep"
+_vsk_opts_recv="--hybrid --keep-open"
 _vsk_opts_send="--timeout"
 
 # Address kinds, completed as prefixes (no space after them).
@@ -50,9 +50,20 @@ _vsk()
 		return ;;
 	esac
 
+	# Short options whose meaning depends on the command: -s is dump's
+	# snaplen but bench's --server; -w dump's output file but the timeout
+	# (seconds) of connect, proxy and send.
+	case $cmd:$prev in
+	dump:-s)
+		return ;;
+	dump:-w)
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return ;;
+	esac
+
 	# Options that take a file or a value.
 	case $prev in
-	-o|--output|-r|--read|-w|--write|--plot|--pcap|--config|--hybrid|--socket|--uds-path)
+	-o|--output|-r|--read|--write|--plot|--pcap|--config|--hybrid|--socket|--uds-path)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--op)
@@ -74,15 +85,9 @@ _vsk()
 	-t|-tt|-ttt|-tttt|-ttttt|-n|-nn)
 		# vsk dump's -t and -n take no value (bench's -t and -n do).
 		[[ $cmd == dump ]] || return ;;
-	-e|--exec|--timeout|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--threads|--vm|\
+	-e|--exec|--timeout|-w|--retry|--bind|--guest-cid|--socket-mode|--groups|--tx-buffer-size|--threads|--vm|\
 	--forward-cid|--forward-listen|--queue-size|--connect-timeout|--map|--max-conns|\
 	-c|--count|--plot-conn|--snaplen|-l|--length|-P|--parallel|--time|--bytes)
-		return ;;
-	esac
-	# Short options whose meaning depends on the command: -s is dump's
-	# snaplen but bench's --server.
-	case $cmd:$prev in
-	dump:-s)
 		return ;;
 	esac
 

@@ -82,6 +82,39 @@ static int fail_errno(struct bconn *c, int err, const char *call)
 	return fail(c, err, "%s: %s", call, strerror(err));
 }
 
+/* Client: what the peer did is not what a bench server does (it echoes,
+ * closes at once, sends no report): EPROTO, flagged so the CLI can say so. */
+static int alien(struct bconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int alien(struct bconn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->err == 0) {
+		c->err = EPROTO;
+		c->alien = true;
+		va_start(ap, fmt);
+		vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+		va_end(ap);
+	}
+	c->ph = PH_DONE;
+	return 1;
+}
+
+/* A client's send or recv failed: a peer that closed or reset before a
+ * single byte or report came back is no bench server. */
+static int client_io_fail(struct bconn *c, int err, const char *call)
+{
+	if (c->client && c->rx == 0 && (err == EPIPE || err == ECONNRESET))
+		return alien(c, "it closed the connection without a report (%s: %s)", call, strerror(err));
+	return fail_errno(c, err, call);
+}
+
+/* Client: the first bytes back are our own header: the peer echoes. */
+static bool echoed_header(const struct bench_eng *e, const struct bconn *c, size_t n)
+{
+	return c->client && c->rx == 0 && n >= 4 && memcmp(e->rbuf, "VSKB", 4) == 0;
+}
+
 /* One recv into the shared buffer: > 0 bytes, 0 EOF, -EAGAIN, -errno. */
 static ssize_t conn_recv(struct bench_eng *e, struct bconn *c, size_t max)
 {
@@ -237,11 +270,15 @@ static int step_recv(struct bench_eng *e, struct bconn *c)
 		if (n == -EMSGSIZE)
 			return fail(c, EMSGSIZE, "recv: a message larger than %u bytes", BENCH_MSG_MAX);
 		if (n < 0)
-			return fail_errno(c, (int)-n, "recv");
+			return client_io_fail(c, (int)-n, "recv");
+		if (n == 0 && c->client && c->rx == 0)
+			return alien(c, "it closed the connection without sending any data");
 		if (n == 0) {
 			to_report_out(c);
 			return 0;
 		}
+		if (echoed_header(e, c, (size_t)n))
+			return alien(c, "it sent back the request header: an echo server?");
 		/* Both ends SEQPACKET: every message as sent, a short one last. */
 		if (c->seq && c->peer_seq && !c->client) {
 			if ((size_t)n > c->msg_len || c->short_seen)
@@ -259,9 +296,31 @@ static int step_recv(struct bench_eng *e, struct bconn *c)
 	return 0;
 }
 
+/* Client uploading: a bench server sends nothing before its report, so
+ * anything readable now says what the peer is. */
+static int up_readable(struct bench_eng *e, struct bconn *c)
+{
+	ssize_t n;
+
+	do
+		n = recv(c->fd, e->rbuf, 64, MSG_DONTWAIT | MSG_PEEK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n < 0)
+		return client_io_fail(c, errno, "recv");
+	if (n == 0)
+		return alien(c, "it closed the connection without a report");
+	if (echoed_header(e, c, (size_t)n))
+		return alien(c, "it sent back the request header: an echo server?");
+	return alien(c, "it sent data before its report");
+}
+
 /* Sender of a one-way test: send until the limit, then shut down. */
 static int step_send(struct bench_eng *e, struct bconn *c, uint64_t now)
 {
+	if (c->client && (c->revents & EPOLLIN))
+		return up_readable(e, c);
 	for (int i = 0; i < BENCH_TURN; i++) {
 		uint64_t len = c->msg_len;
 		ssize_t n;
@@ -274,7 +333,7 @@ static int step_send(struct bench_eng *e, struct bconn *c, uint64_t now)
 		if (n == -EAGAIN)
 			return 0;
 		if (n < 0)
-			return fail_errno(c, (int)-n, "send");
+			return client_io_fail(c, (int)-n, "send");
 		/* A short send filled the socket: the next one would only say
 		 * EAGAIN, so wait for room (level-triggered) at once. */
 		if ((uint64_t)n < len)
@@ -303,7 +362,7 @@ static int step_rr_client(struct bench_eng *e, struct bconn *c, uint64_t now)
 			if (n == -EAGAIN)
 				return 0;
 			if (n < 0)
-				return fail_errno(c, (int)-n, "send");
+				return client_io_fail(c, (int)-n, "send");
 			c->txq -= (uint32_t)n;
 			/* The answer cannot be there yet: wait for it (the epoll
 			 * set is level-triggered) instead of a recv that fails. */
@@ -314,14 +373,18 @@ static int step_rr_client(struct bench_eng *e, struct bconn *c, uint64_t now)
 		n = conn_recv(e, c, c->seq ? BENCH_MSG_MAX : c->want);
 		if (n == -EAGAIN)
 			return 0;
+		if (n == 0 && c->rx == 0)
+			return alien(c, "it closed the connection without answering");
 		if (n == 0)
 			return fail(c, ECONNRESET, "the server closed after %llu of %u bytes of a response",
 				    (unsigned long long)(c->msg_len - c->want), c->msg_len);
+		if (n > 0 && echoed_header(e, c, (size_t)n))
+			return alien(c, "it sent back the request header: an echo server?");
 		if (n == -EMSGSIZE || (n > 0 && (size_t)n > c->want))
 			return fail(c, EBADMSG, "a response longer than the request (%u bytes)",
 				    c->msg_len);
 		if (n < 0)
-			return fail_errno(c, (int)-n, "recv");
+			return client_io_fail(c, (int)-n, "recv");
 		conn_check(e, c, (size_t)n);
 		c->msgs--; /* counted per round trip below, not per recv */
 		c->want -= (uint32_t)n;
@@ -442,15 +505,21 @@ int bconn_step(struct bench_eng *e, struct bconn *c, uint64_t now)
 		return 1;
 	case PH_REPORT_IN:
 		rc = ctl_recv(c);
-		if (rc == -ECONNRESET || rc == -EPROTO)
-			return fail(c, EPROTO, "no report from the peer (%s)",
-				    rc == -EPROTO ? "malformed" : "closed without one");
+		if (rc == -ECONNRESET && c->ctl_off == 0)
+			return alien(c, "it closed the connection without a report");
+		if (rc == -ECONNRESET)
+			return alien(c, "it closed the connection after %zu bytes of a %d-byte report",
+				     c->ctl_off, BENCH_REPORT_LEN);
+		if (rc == -EPROTO)
+			return alien(c, "its answer is no %d-byte report message", BENCH_REPORT_LEN);
 		if (rc < 0)
-			return fail_errno(c, -rc, "recv report");
+			return client_io_fail(c, -rc, "recv report");
 		if (rc == 0)
 			return 0;
+		if (memcmp(c->ctl, "VSKB", 4) == 0)
+			return alien(c, "it sent back the request header: an echo server?");
 		if (bench_report_decode(c->ctl, c->ctl_len, &c->rep) < 0)
-			return fail(c, EPROTO, "malformed report from the peer");
+			return alien(c, "its %d-byte answer is not a bench report", BENCH_REPORT_LEN);
 		c->ph = PH_EOF;
 		return step_eof(e, c);
 	case PH_EOF:
@@ -476,6 +545,8 @@ unsigned bconn_events(const struct bconn *c)
 				return c->txq > 0 || c->want == 0 ? EPOLLOUT : EPOLLIN;
 			return c->echo > 0 ? EPOLLOUT : EPOLLIN;
 		}
+		if (c->mode == BENCH_UP && c->client)
+			return EPOLLOUT | EPOLLIN; /* see up_readable() */
 		return (c->mode == BENCH_UP) == c->client ? EPOLLOUT : EPOLLIN;
 	case PH_DONE:
 		break;

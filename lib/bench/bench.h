@@ -24,6 +24,7 @@
 #ifndef VSK_BENCH_H
 #define VSK_BENCH_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,10 @@ struct bench_params {
 	uint32_t duration_ms; /* when BYTES/COUNT is 0 */
 	uint32_t idle_ms;     /* fail after this long without progress; 0: 10 s */
 	bool nocheck;         /* count the bytes only: no side compares them */
+	/* When *STOP (may be NULL) turns nonzero (a SIGINT handler sets it),
+	 * the test ends at once: RES->interrupted, and 0 unless something
+	 * had failed before. */
+	const volatile sig_atomic_t *stop;
 };
 
 /* Latency histogram: log-linear buckets, about 1% wide. */
@@ -74,6 +79,10 @@ struct bench_result {
 	uint64_t round_trips; /* rr and crr */
 	uint64_t conns;       /* connections completed */
 	bool seqpacket;       /* the client's sockets were SOCK_SEQPACKET */
+	bool interrupted;     /* ended early by *stop: the counts add the connections
+			       * still open (sent or checked so far, no report confirmed them) */
+	bool alien;           /* err: the peer did not speak the bench protocol (it is no
+			       * 'vsk bench -s': an echo, a server that closes...); msg says how */
 	struct bench_lat *lat;/* rr/crr round trips (crr: whole connections), owned */
 	int err;              /* 0, or positive errno */
 	const char *op;       /* for err from connect: the failed step, else NULL */

@@ -63,7 +63,9 @@ struct bconn {
 	bool registered, short_seen;
 	bool sums;          /* the peer speaks version 1: sum every byte */
 	bool nocheck;       /* count the data, do not compare it */
+	bool alien;         /* client: the peer answered unlike a bench server */
 	unsigned events;
+	unsigned revents;   /* client: what epoll said this time */
 	enum bench_mode mode;
 	enum bconn_phase ph;
 	uint32_t msg_len, start;

@@ -135,6 +135,12 @@ static int slot_open(struct client *cl, int i, uint64_t now)
 	h.duration_ms = bp->duration_ms;
 	bench_hdr_encode(hdr, &h);
 	rc = send_header(fd, hdr);
+	if ((rc == -EPIPE || rc == -ECONNRESET) && cl->res->err == 0) {
+		/* Closed before reading a byte: no bench server does that. */
+		cl->res->alien = true;
+		return client_fail(cl, EPROTO, NULL, "connection %d: it closed the connection at once "
+				   "(send header: %s)", i + 1, strerror(-rc));
+	}
 	if (rc < 0)
 		return client_fail(cl, -rc, NULL, "send header: %s", strerror(-rc));
 	c->ph = PH_DATA;
@@ -179,6 +185,8 @@ static int slot_done(struct client *cl, struct bconn *c, uint64_t now)
 	}
 	bconn_close(&cl->e, c);
 	cl->active--;
+	if (c->err != 0 && res->err == 0)
+		res->alien = c->alien;
 	if (c->err != 0)
 		return client_fail(cl, c->err, NULL, "connection %d (%s): %s", c->slot + 1,
 				   bench_mode_name(c->mode), c->msg);
@@ -213,13 +221,35 @@ static void progress_now(struct client *cl, uint64_t now, bench_progress_fn fn, 
 	fn(ctx, &p);
 }
 
+static bool stopped(const struct client *cl)
+{
+	return cl->bp->stop != NULL && *cl->bp->stop != 0;
+}
+
+/* Interrupted: what the open connections moved so far counts too (sent
+ * or checked by this side; no report confirms it). */
+static void add_in_flight(struct client *cl)
+{
+	struct bench_result *res = cl->res;
+
+	for (int i = 0; i < cl->nslot; i++) {
+		const struct bconn *c = &cl->slot[i];
+
+		if (c->fd < 0 || c->mode == BENCH_CRR)
+			continue;
+		res->bytes_up += c->mode == BENCH_DOWN ? 0 : c->tx;
+		res->bytes_down += c->mode == BENCH_UP ? 0 : c->rx;
+		res->round_trips += c->mode == BENCH_RR ? c->msgs : 0;
+	}
+}
+
 static int client_loop(struct client *cl, bench_progress_fn progress, void *pctx)
 {
 	struct epoll_event ev[MAX_EVENTS];
 	uint64_t idle_ns = (uint64_t)(cl->bp->idle_ms ? cl->bp->idle_ms : DEFAULT_IDLE_MS) * 1000000ull;
 	uint64_t last = bench_now(), tick = last + 1000000000ull;
 
-	while (cl->active > 0) {
+	while (cl->active > 0 && !stopped(cl)) {
 		uint64_t now = bench_now();
 		int n;
 
@@ -244,6 +274,7 @@ static int client_loop(struct client *cl, bench_progress_fn progress, void *pctx
 
 			if (c->fd < 0)
 				continue;
+			c->revents = ev[i].events;
 			if (bconn_step(&cl->e, c, now) == 1) {
 				rc = slot_done(cl, c, now);
 				if (rc < 0)
@@ -287,7 +318,7 @@ int bench_client(const struct bench_params *bp, bench_connect_fn connect_fn, voi
 	cl.t0 = bench_now();
 	cl.deadline = cl.t0 + (uint64_t)(bp->duration_ms ? bp->duration_ms : BENCH_DEFAULT_SECS * 1000) *
 				      1000000ull;
-	for (int i = 0; i < cl.nslot && rc == 0; i++) {
+	for (int i = 0; i < cl.nslot && rc == 0 && !stopped(&cl); i++) {
 		if (bp->test == BENCH_T_CRR && bp->count > 0 && cl.crr_opened >= bp->count)
 			break;
 		cl.crr_opened++;
@@ -295,6 +326,16 @@ int bench_client(const struct bench_params *bp, bench_connect_fn connect_fn, voi
 	}
 	if (rc == 0)
 		rc = client_loop(&cl, progress, pctx);
+	/* Stopped: a connect the signal interrupted is the stop, not a failure. */
+	if (stopped(&cl) && (rc == 0 || res->err == EINTR)) {
+		add_in_flight(&cl);
+		res->interrupted = true;
+		res->err = 0;
+		res->alien = false;
+		res->op = NULL;
+		res->msg[0] = '\0';
+		rc = 0;
+	}
 	res->secs = (double)(bench_now() - cl.t0) / 1e9;
 out:
 	if (cl.slot != NULL)

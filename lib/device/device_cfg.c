@@ -173,6 +173,27 @@ const struct dev_map *dev_cfg_map(const struct dev_vm_cfg *c, uint32_t port)
 	return NULL;
 }
 
+/* What a number key takes, as its error message states it (the --flag
+ * forms parse in src/cli_num.c with the same ranges). */
+static const char *num_range(const char *key)
+{
+	if (key_is(key, "guest-cid"))
+		return " (expected a number 3..4294967294)";
+	if (key_is(key, "forward-cid"))
+		return " (expected a number 0..4294967294)";
+	if (key_is(key, "tx-buffer-size"))
+		return " (expected a number of bytes 4096..67108864)";
+	if (key_is(key, "queue-size"))
+		return " (expected a power of two 1..32768)";
+	if (key_is(key, "connect-timeout"))
+		return " (expected milliseconds 0..3600000)";
+	if (key_is(key, "max-conns"))
+		return " (expected a number; 0 is the default 65536)";
+	if (key_is(key, "map-only"))
+		return " (expected true, yes, on, 1 or false, no, off, 0)";
+	return "";
+}
+
 int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -207,7 +228,7 @@ int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *er
 		return -EINVAL;
 	}
 	if (rc < 0)
-		snprintf(err, errlen, "invalid value for %s: '%s'", key, val);
+		snprintf(err, errlen, "invalid value for %s: '%s'%s", key, val, num_range(key));
 	return rc < 0 ? -EINVAL : 0;
 }
 

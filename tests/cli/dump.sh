@@ -158,7 +158,8 @@ t_dump_count_range() {
 	local c
 	dump_caps || { fail "building tests/dump/gen.c: $(head -3 "$dump_gen/gen.err")"; return; }
 	for c in 0 -1 x 4294967296 ""; do
-		usage_err dump -r "$dump_gen/basic.pcap" -c "$c" -- "invalid count: '$c' (expected a number 1..4294967295)" || return
+		usage_err dump -r "$dump_gen/basic.pcap" -c "$c" -- "-c '$c': " || return
+		grep -q "1\.\.4294967295" <<<"$errout" || { fail "-c '$c': the range 1..4294967295 is not stated: $errout"; return; }
 	done
 	run_vsk dump -r "$dump_gen/basic.pcap" -c 1
 	expect_rc 0 "vsk dump -c 1" || return
@@ -185,9 +186,9 @@ t_dump_cid_port_words() {
 	[ "$("$VSK" dump -r "$lab_pcap" --cid local)" = "$("$VSK" dump -r "$lab_pcap")" ] &&
 		[ -n "$("$VSK" dump -r "$lab_pcap")" ] || { fail "--cid local is not CID 1"; return; }
 	[ -z "$("$VSK" dump -r "$lab_pcap" --cid host)" ] || { fail "--cid host matched a CID 1 capture"; return; }
-	usage_err dump -r "$lab_pcap" --cid guest -- "invalid cid: 'guest' (expected a number 0..4294967295, host (2), local (1), hypervisor (0) or any)" || return
-	usage_err dump -r "$lab_pcap" --port host -- "invalid port: 'host' (expected a number 0..4294967295 or any)" || return
-	usage_err dump -r "$lab_pcap" --cid 1:2 -- "invalid cid: '1:2'" || return
+	usage_err dump -r "$lab_pcap" --cid guest -- "--cid 'guest': not a CID: expected 0..4294967295, any (4294967295), host (2), local (1), hypervisor (0)" || return
+	usage_err dump -r "$lab_pcap" --port host -- "--port 'host': not a port: expected 0..4294967294 or any" || return
+	usage_err dump -r "$lab_pcap" --cid 1:2 -- "--cid '1:2': not a CID" || return
 	pass
 }
 

@@ -400,16 +400,16 @@ t_bench_loopback() {
 	wait_listen vsock:any:5201 srv || fail "vsk bench -s vsock:any:5201 does not listen: $(excerpt srv.out)"
 	bench_ok up '^up: 4194304 bytes in .* data verified$' -n 4M vsock:1:5201
 	bench_ok down '^down: 4194304 bytes in .*, 2 connections, data verified$' -R -P 2 -n 2M vsock:1:5201
-	bench_ok bidir '"bytes_up": 2097152, "bytes_down": 2097152, .*"verified": true, "error": null' \
+	bench_ok bidir '"up_bytes":2097152,"down_bytes":2097152,.*"verified":true,"interrupted":false,"error":null' \
 		--bidir -n 2M -l 64K --json vsock:1:5201
-	json_ok bidir.out bytes_up
+	json_ok bidir.out up_bytes
 	bench_ok rr '^rr: 500 round trips of 64 bytes in .* p99 .* data verified$' --rr -c 500 vsock:1:5201
 	bench_ok crr '^crr: 50 connections of 64 bytes' --crr -c 50 vsock:1:5201
 	bench_ok time '^up: [0-9]+ bytes in 1\.[0-9]+ s' -t 1 vsock:1:5201
 	bench_ok nocheck '^up: 4194304 bytes in .* data not checked \(--no-check\)$' --no-check -n 4M vsock:1:5201
 	spawn sseq vsk bench -s vsock-seq:any:5202
 	wait_listen vsock-seq:any:5202 sseq || fail "vsk bench -s vsock-seq:any:5202 does not listen: $(excerpt sseq.out)"
-	bench_ok sup '"socket": "seqpacket", .*"bytes_up": 2000000, .*"verified": true' \
+	bench_ok sup '"socket":"seqpacket",.*"up_bytes":2000000,.*"verified":true' \
 		-n 2000000 -l 32K --json vsock-seq:1:5202
 	bench_ok sdown '^down: 1048576 bytes' -R -n 1M -l 4096 vsock-seq:1:5202
 	bench_ok srr '^rr: 300 round trips of 1000 bytes' --rr -c 300 -l 1000 vsock-seq:1:5202

@@ -683,15 +683,15 @@ static void test_cli(void **state)
 		usleep(10000);
 	snprintf(args, sizeof(args), "-n 3M -P 2 --json unix:%s", path);
 	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "\"bytes_up\": 6291456,"));
-	assert_non_null(strstr(out, "\"checked\": true, \"verified\": true, \"error\": null}"));
+	assert_non_null(strstr(out, "\"up_bytes\":6291456,"));
+	assert_non_null(strstr(out, "\"checked\":true,\"verified\":true,\"interrupted\":false,\"error\":null}"));
 	/* --no-check says so, in text and in JSON. */
 	snprintf(args, sizeof(args), "-n 1M --no-check unix:%s", path);
 	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, ", 1 connection, data not checked (--no-check)\n"));
 	snprintf(args, sizeof(args), "-n 1M --no-check --json unix:%s", path);
 	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "\"checked\": false, \"verified\": false, \"error\": null}"));
+	assert_non_null(strstr(out, "\"checked\":false,\"verified\":false,\"interrupted\":false,\"error\":null}"));
 	assert_int_equal(run_bench("-s --no-check unix:/x", out, sizeof(out)), 2);
 	snprintf(args, sizeof(args), "--rr -c 100 unix:%s", path);
 	assert_int_equal(run_bench(args, out, sizeof(out)), 0);
