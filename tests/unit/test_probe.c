@@ -430,6 +430,23 @@ static void test_module_fix(void **state)
 	assert_true(has_fix(item(fk->r, "host-modules", "vsockmon"), "modprobe vsockmon"));
 	assert_true(has_fix(item(fk->r, "bind", "CID 1"), "rebuild the kernel with CONFIG_VSOCKETS_LOOPBACK=m"));
 	probe_files_free(&fk->f);
+	/* No config: the module file under /lib/modules/REL decides, with
+	 * or without modules.dep. */
+	snprintf(path, sizeof(path), "%s/boot/config-" REL, fk->root);
+	assert_int_equal(remove(path), 0);
+	put(fk, "/lib/modules/" REL "/kernel/drivers/net/vsockmon.ko.xz", "");
+	probe_files_load(&fk->f, fk->root, REL);
+	assert_int_equal(probe_module_state(&fk->f, "vsockmon"), PROBE_MOD_NOT_LOADED);
+	assert_string_equal(probe_module_fix(&fk->f, "vsockmon", fix, sizeof(fix)), "modprobe vsockmon");
+	probe_files_free(&fk->f);
+	put(fk, "/lib/modules/" REL "/modules.dep", "kernel/net/vmw_vsock/vsock.ko.xz:\n");
+	snprintf(path, sizeof(path), "%s/lib/modules/" REL "/kernel/drivers/net/vsockmon.ko.xz", fk->root);
+	assert_int_equal(remove(path), 0);
+	probe_files_load(&fk->f, fk->root, REL);
+	assert_int_equal(probe_module_state(&fk->f, "vsockmon"), PROBE_MOD_MISSING);
+	assert_string_equal(probe_module_fix(&fk->f, "vsockmon", fix, sizeof(fix)),
+			    "rebuild the kernel with CONFIG_VSOCKMON=m");
+	probe_files_free(&fk->f);
 	/* No module support (like a kernel with CONFIG_MODULES unset): =y. */
 	snprintf(path, sizeof(path), "%s/proc/modules", fk->root);
 	assert_int_equal(remove(path), 0);
