@@ -182,7 +182,8 @@ static int parse_tcp(const char *text, const char *rest, struct vsk_addr *a, cha
 	if (addr_parse_u32(colon + 1, strlen(colon + 1), &port) < 0 || port > 65535)
 		return fail(errbuf, errlen, "invalid port in '%s': expected a number 0..65535", text);
 	if (hlen >= sizeof(a->host))
-		return fail(errbuf, errlen, "invalid address '%s': host name too long", text);
+		return fail(errbuf, errlen, "invalid address '%s': host name too long (%zu bytes, at most %zu)", text,
+			    hlen, sizeof(a->host) - 1);
 	memcpy(a->host, host, hlen);
 	a->host[hlen] = '\0';
 	a->port = port;

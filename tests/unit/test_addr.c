@@ -255,7 +255,7 @@ static void test_long_messages(void **state)
 	long_text("unix:/tmp/", 4000, "", "socket path too long (4005 bytes, at most 107)");
 	long_text("hybrid:/tmp/", 200, ":52", "socket path too long (205 bytes, at most 96)");
 	long_text("hybrid-seq:/tmp/", 4000, ":52", "socket path too long (4005 bytes, at most 96)");
-	long_text("tcp:", 4000, ":80", "host name too long");
+	long_text("tcp:", 4000, ":80", "host name too long (4000 bytes, at most 255)");
 	long_text("vsock:", 4000, ":80", "invalid CID in 'vsock:aaa");
 	long_text("vsock:1:", 4000, "", "invalid port in 'vsock:1:aaa");
 	long_text("bogus:", 4000, "", "expected vsock:CID:PORT, vsock-seq:CID:PORT, hybrid:PATH:PORT, "
