@@ -345,6 +345,16 @@ static void test_listen_paths(void **state)
 		expect(buf, "is a stale socket file (nobody accepts on it) that could not be removed");
 		refuse(buf, "live listener");
 	}
+	/* An abstract name has no file: in use means a live listener. */
+	snprintf(want, sizeof(want), "unix:@vsk-explain-%d", (int)getpid());
+	assert_int_equal(vsk_addr_parse(want, &a, NULL, 0), 0);
+	lfd = vsk_listen(&a, NULL);
+	assert_true(lfd >= 0);
+	snprintf(path, sizeof(path), "%d", (int)getpid());
+	m = listen_fails("unix:@vsk-explain-%s", path, EADDRINUSE);
+	expect(m, "the abstract name @vsk-explain-");
+	expect(m, "is in use by a live listener");
+	close(lfd);
 	/* The client side keeps the client's words. */
 	{
 		char buf[512];
