@@ -376,6 +376,12 @@ const char *vsk_sockaddr_format(const struct sockaddr *sa, socklen_t len, char *
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 		if (len < (socklen_t)sizeof(*in6))
 			break;
+		/* An IPv4 peer of a dual-stack listener (tcp::PORT) reads as IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof(ip));
+			snprintf(buf, buflen, "%s:%u", ip, ntohs(in6->sin6_port));
+			return buf;
+		}
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		snprintf(buf, buflen, "[%s]:%u", ip, ntohs(in6->sin6_port));
 		return buf;

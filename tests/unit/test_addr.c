@@ -340,6 +340,10 @@ static bool reach(int lfd, int family, const char *loopback, uint16_t port)
 		usleep(10000);
 	}
 	assert_true(afd >= 0);
+	/* The peer reads as the family it came from ("127.0.0.1:N", not
+	 * "[::ffff:127.0.0.1]:N"). */
+	if (strncmp(peer, family == AF_INET ? "127.0.0.1:" : "[::1]:", family == AF_INET ? 10 : 6) != 0)
+		fail_msg("peer from %s formatted as '%s'", loopback, peer);
 	close(afd);
 	close(fd);
 	return true;
