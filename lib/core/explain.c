@@ -312,7 +312,9 @@ static void explain_path_listen(struct out *o, int err, const struct vsk_addr *a
 	dir_of(bound, dir, sizeof(dir));
 	addr_elide(bound, p, sizeof(p));
 	addr_elide(dir, d, sizeof(d));
-	if (hybrid && err != ENAMETOOLONG)
+	/* Messages that name only the directory say which file it was for;
+	 * the others name PATH_PORT themselves. */
+	if (hybrid && (err == ENOENT || err == ENOTDIR || err == EROFS))
 		put(o, "the socket file is %s (PATH_PORT): ", p);
 
 	switch (err) {
