@@ -75,7 +75,8 @@ int vsk_addr_socktype(const struct vsk_addr *a);
 /* Text of a CID: "any" for VMADDR_CID_ANY, else the number. */
 const char *vsk_cid_str(uint32_t cid, char *buf, size_t len);
 /* Peer/local sockaddr of any family as text: "4:1234" for vsock,
- * "127.0.0.1:80", "[::1]:80", "unix:PATH" (or "unix" if unnamed). */
+ * "127.0.0.1:80" (also for an IPv4 peer of a dual-stack listener,
+ * ::ffff:127.0.0.1), "[::1]:80", "unix:PATH" (or "unix" if unnamed). */
 const char *vsk_sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
 
 /* ------------------------------------------------------------- explain */

@@ -16,6 +16,7 @@
 #include "conntrack.h"
 #include "plot.h"
 #include "print.h"
+#include "probe.h"
 #include "timeline.h"
 #include "wire.h"
 
@@ -288,6 +289,7 @@ static bool stdout_gone(const char *path)
 /* Find or make the vsockmon interface; *CREATED says we must remove it. */
 static const char *live_iface(const struct dump_args *a, char *name, size_t len, bool *created)
 {
+	char fix[224];
 	int rc;
 
 	*created = false;
@@ -301,8 +303,8 @@ static const char *live_iface(const struct dump_args *a, char *name, size_t len,
 	snprintf(name, len, "%s", DUMP_IFNAME);
 	rc = capture_vsockmon_create(name);
 	if (rc == -EOPNOTSUPP)
-		errx(1, "this kernel has no vsockmon: 'modprobe vsockmon' "
-		     "(or build with CONFIG_VSOCKMON=m)");
+		errx(1, "this kernel has no vsockmon: %s", /* the fix `vsk check` gives */
+		     probe_module_fix_here("vsockmon", fix, sizeof(fix)));
 	if (rc < 0) {
 		errno = -rc;
 		err(1, "create vsockmon interface %s", name);

@@ -48,6 +48,23 @@ static int fail(char *errbuf, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
+const char *addr_elide(const char *s, char *buf, size_t len)
+{
+	size_t n = strlen(s), head, tail;
+
+	if (len == 0)
+		return buf;
+	if (n < len || len < 8) {
+		snprintf(buf, len, "%s", s);
+		return buf;
+	}
+	/* Two thirds from the start, the rest from the end. */
+	head = (len - 4) * 2 / 3;
+	tail = len - 4 - head;
+	snprintf(buf, len, "%.*s...%s", (int)head, s, s + n - tail);
+	return buf;
+}
+
 int addr_parse_u32(const char *s, size_t n, uint32_t *out)
 {
 	uint64_t v = 0;
@@ -111,7 +128,7 @@ static int parse_path(const char *text, const char *path, size_t n, size_t reser
 		return fail(errbuf, errlen, "invalid address '%s': the socket path is empty", text);
 	if (n + reserve >= sizeof(a->path))
 		return fail(errbuf, errlen,
-			    "invalid address '%s': socket path too long (%zu bytes; a Unix socket path holds at most %zu)",
+			    "invalid address '%s': socket path too long (%zu bytes, at most %zu)",
 			    text, n, sizeof(a->path) - 1 - reserve);
 	memcpy(a->path, path, n);
 	a->path[n] = '\0';
@@ -165,7 +182,8 @@ static int parse_tcp(const char *text, const char *rest, struct vsk_addr *a, cha
 	if (addr_parse_u32(colon + 1, strlen(colon + 1), &port) < 0 || port > 65535)
 		return fail(errbuf, errlen, "invalid port in '%s': expected a number 0..65535", text);
 	if (hlen >= sizeof(a->host))
-		return fail(errbuf, errlen, "invalid address '%s': host name too long", text);
+		return fail(errbuf, errlen, "invalid address '%s': host name too long (%zu bytes, at most %zu)", text,
+			    hlen, sizeof(a->host) - 1);
 	memcpy(a->host, host, hlen);
 	a->host[hlen] = '\0';
 	a->port = port;
@@ -175,6 +193,7 @@ static int parse_tcp(const char *text, const char *rest, struct vsk_addr *a, cha
 
 int vsk_addr_parse(const char *text, struct vsk_addr *a, char *errbuf, size_t errlen)
 {
+	char shown[ADDR_SHOW_MAX];
 	static const char expected[] =
 		"expected vsock:CID:PORT, vsock-seq:CID:PORT, hybrid:PATH:PORT, hybrid-seq:PATH:PORT, unix:PATH, "
 		"tcp:HOST:PORT or -";
@@ -182,6 +201,8 @@ int vsk_addr_parse(const char *text, struct vsk_addr *a, char *errbuf, size_t er
 	if (text == NULL || a == NULL)
 		return fail(errbuf, errlen, "no address given: %s", expected);
 	memset(a, 0, sizeof(*a));
+	/* The parsers below use TEXT for their messages only. */
+	addr_elide(text, shown, sizeof(shown));
 	a->cid = VSK_CID_ANY;
 	a->port = VSK_PORT_ANY;
 
@@ -191,29 +212,29 @@ int vsk_addr_parse(const char *text, struct vsk_addr *a, char *errbuf, size_t er
 	}
 	if (!strncmp(text, "vsock:", 6)) {
 		a->kind = VSK_ADDR_VSOCK;
-		return parse_vsock(text, text + 6, a, errbuf, errlen);
+		return parse_vsock(shown, text + 6, a, errbuf, errlen);
 	}
 	if (!strncmp(text, "vsock-seq:", 10)) {
 		a->kind = VSK_ADDR_VSOCK_SEQ;
-		return parse_vsock(text, text + 10, a, errbuf, errlen);
+		return parse_vsock(shown, text + 10, a, errbuf, errlen);
 	}
 	if (!strncmp(text, "hybrid:", 7)) {
 		a->kind = VSK_ADDR_HYBRID;
-		return parse_hybrid(text, text + 7, a, errbuf, errlen);
+		return parse_hybrid(shown, text + 7, a, errbuf, errlen);
 	}
 	if (!strncmp(text, "hybrid-seq:", 11)) {
 		a->kind = VSK_ADDR_HYBRID_SEQ;
-		return parse_hybrid(text, text + 11, a, errbuf, errlen);
+		return parse_hybrid(shown, text + 11, a, errbuf, errlen);
 	}
 	if (!strncmp(text, "unix:", 5)) {
 		a->kind = VSK_ADDR_UNIX;
-		return parse_path(text, text + 5, strlen(text + 5), 0, a, errbuf, errlen);
+		return parse_path(shown, text + 5, strlen(text + 5), 0, a, errbuf, errlen);
 	}
 	if (!strncmp(text, "tcp:", 4)) {
 		a->kind = VSK_ADDR_TCP;
-		return parse_tcp(text, text + 4, a, errbuf, errlen);
+		return parse_tcp(shown, text + 4, a, errbuf, errlen);
 	}
-	return fail(errbuf, errlen, "invalid address '%s': %s", text, expected);
+	return fail(errbuf, errlen, "invalid address '%s': %s", shown, expected);
 }
 
 const char *vsk_cid_str(uint32_t cid, char *buf, size_t len)
@@ -355,6 +376,12 @@ const char *vsk_sockaddr_format(const struct sockaddr *sa, socklen_t len, char *
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 		if (len < (socklen_t)sizeof(*in6))
 			break;
+		/* An IPv4 peer of a dual-stack listener (tcp::PORT) reads as IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof(ip));
+			snprintf(buf, buflen, "%s:%u", ip, ntohs(in6->sin6_port));
+			return buf;
+		}
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		snprintf(buf, buflen, "[%s]:%u", ip, ntohs(in6->sin6_port));
 		return buf;

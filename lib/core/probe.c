@@ -355,6 +355,26 @@ const char *probe_module_kconfig(const char *name)
 	return NULL;
 }
 
+/* A module file under /lib/modules/REL for NAME, as `modprobe` would find
+ * it even where depmod never wrote modules.dep (the dirs of the modules
+ * vsk asks about; '-' and '_' as the file is spelled upstream). */
+static bool module_file(const struct probe_files *f, const char *name)
+{
+	static const char *const dirs[] = { "net/vmw_vsock", "drivers/vhost", "drivers/net", "drivers/hv" };
+	static const char *const exts[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
+	char rel[256];
+
+	if (f->release[0] == '\0' || strlen(name) > 64)
+		return false;
+	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++)
+		for (size_t e = 0; e < sizeof(exts) / sizeof(exts[0]); e++) {
+			snprintf(rel, sizeof(rel), "/lib/modules/%s/kernel/%s/%s%s", f->release, dirs[d], name, exts[e]);
+			if (exists_rel(f->root, rel, NULL))
+				return true;
+		}
+	return false;
+}
+
 enum probe_mod probe_module_state(const struct probe_files *f, const char *name)
 {
 	const char *opt = probe_module_kconfig(name);
@@ -375,7 +395,7 @@ enum probe_mod probe_module_state(const struct probe_files *f, const char *name)
 	snprintf(rel, sizeof(rel), "/sys/module/%s", name);
 	if (exists_rel(f->root, rel, NULL))
 		return PROBE_MOD_BUILTIN;
-	if (k == PROBE_KCONF_M || probe_modlist_has(f->dep.buf, f->dep.len, name))
+	if (k == PROBE_KCONF_M || probe_modlist_has(f->dep.buf, f->dep.len, name) || module_file(f, name))
 		return PROBE_MOD_NOT_LOADED;
 	/* Not loaded, and a readable config or module list says it is not
 	 * there; a kernel without /proc/modules cannot load modules at all. */

@@ -97,6 +97,14 @@ int probe_live_bind(const struct probe_live *l, uint32_t cid);
 /* Combine files and live results into *T. */
 void probe_transports_eval(const struct probe_files *f, const struct probe_live *l,
 			   struct vsk_transports *t);
+/* The fix `vsk check` gives for module NAME ("modprobe vsock_loopback",
+ * "rebuild the kernel with CONFIG_VSOCKMON=y"), "" if it is loaded or
+ * built in.  Every piece of module advice (vsk_explain, vsk dump) comes
+ * from here so that none contradicts `vsk check`.  Returns BUF. */
+const char *probe_module_fix(const struct probe_files *f, const char *name, char *buf, size_t len);
+/* The same for the running kernel (files under "/"); never "" (a loaded
+ * module gets "NAME is loaded, yet did not serve: run 'vsk check'"). */
+const char *probe_module_fix_here(const char *name, char *buf, size_t len);
 /* The whole doctor report from files and live results. */
 void probe_check_eval(const struct probe_files *f, const struct probe_live *l,
 		      struct vsk_check_report *r);

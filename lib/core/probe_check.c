@@ -89,22 +89,55 @@ static bool can_modprobe(const struct probe_files *f)
 	       probe_config_lookup(f->config.buf, f->config.len, "CONFIG_MODULES") == PROBE_KCONF_Y;
 }
 
-/* The fix that makes module NAME present: modprobe, or a kernel rebuild. */
-static void fix_module(struct vsk_check_item *it, const struct probe_files *f, const char *name)
+/* The fix that makes module NAME present: modprobe, or a kernel rebuild.
+ * The one source of this advice: `vsk check`, vsk_explain() and `vsk dump`
+ * all take it from here.  "" when NAME is loaded or built in. */
+const char *probe_module_fix(const struct probe_files *f, const char *name, char *buf, size_t len)
 {
 	const char *opt = probe_module_kconfig(name);
 	enum probe_mod m = probe_module_state(f, name);
 
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (m == PROBE_MOD_LOADED || m == PROBE_MOD_BUILTIN)
+		return buf;
 	/* vhost is not selectable on its own: VHOST_VSOCK selects it, and
 	 * modprobe vhost_vsock loads it as a dependency. */
 	if (!strcmp(name, "vhost"))
 		opt = "CONFIG_VHOST_VSOCK";
 	if (m == PROBE_MOD_MISSING || !can_modprobe(f))
-		fix(it, "rebuild the kernel with %s=%s", opt ? opt : name, can_modprobe(f) ? "m" : "y");
+		snprintf(buf, len, "rebuild the kernel with %s=%s", opt ? opt : name, can_modprobe(f) ? "m" : "y");
 	else if (!strcmp(name, "vhost"))
-		fix(it, "modprobe vhost_vsock  (loads vhost)");
+		snprintf(buf, len, "modprobe vhost_vsock  (loads vhost)");
 	else
-		fix(it, "modprobe %s", name);
+		snprintf(buf, len, "modprobe %s", name);
+	return buf;
+}
+
+const char *probe_module_fix_here(const char *name, char *buf, size_t len)
+{
+	struct probe_files *f = malloc(sizeof(*f));
+
+	if (f == NULL) {
+		snprintf(buf, len, "modprobe %s, or run 'vsk check'", name);
+		return buf;
+	}
+	probe_files_load(f, "/", NULL);
+	if (*probe_module_fix(f, name, buf, len) == '\0')
+		snprintf(buf, len, "%s is loaded, yet did not serve: run 'vsk check'", name);
+	probe_files_free(f);
+	free(f);
+	return buf;
+}
+
+static void fix_module(struct vsk_check_item *it, const struct probe_files *f, const char *name)
+{
+	char text[sizeof(it->fix[0])];
+
+	/* Callers ask only for a module that is missing, so text is not "". */
+	if (*probe_module_fix(f, name, text, sizeof(text)) != '\0')
+		fix(it, "%s", text);
 }
 
 static void check_config(struct vsk_check_report *r, const struct probe_files *f)

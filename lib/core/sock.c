@@ -122,12 +122,59 @@ static int listen_unix(const char *path, const char *suffix, int type, int backl
 	return sock_listen_unix(path, suffix, type, backlog, -1);
 }
 
+/* An empty host (tcp::PORT) is every address of both families, as with
+ * ncat -l: one AF_INET6 socket on :: with IPV6_V6ONLY off takes IPv4 too
+ * (as ::ffff:a.b.c.d).  Returns the fd, -EAFNOSUPPORT when this host has
+ * no IPv6 (the caller then takes 0.0.0.0), or another -errno. */
+static int listen_tcp_dual(const struct vsk_addr *a, int backlog)
+{
+	struct addrinfo hints = { .ai_family = AF_INET6, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res = NULL;
+	int fd = -1, rc, one = 1, zero = 0;
+
+	rc = getaddrinfo(NULL, a->service, &hints, &res);
+	if (rc != 0)
+		return rc == EAI_FAMILY || rc == EAI_ADDRFAMILY ? -EAFNOSUPPORT : rc == EAI_SYSTEM ? -errno : -ENOENT;
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT ? -EAFNOSUPPORT : -errno;
+		goto out;
+	}
+	/* Without dual stack (IPV6_V6ONLY forced on) IPv4 would be lost. */
+	if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0) {
+		rc = -EAFNOSUPPORT;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		/* IPv6 disabled on every interface: bind to :: is refused. */
+		rc = errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT ? -EAFNOSUPPORT : -errno;
+		goto out;
+	}
+	rc = listen(fd, backlog) < 0 ? -errno : 0;
+out:
+	freeaddrinfo(res);
+	if (rc < 0) {
+		close_fd(&fd);
+		return rc;
+	}
+	return fd;
+}
+
 static int listen_tcp(const struct vsk_addr *a, int backlog)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
 	struct addrinfo *res = NULL, *ai;
 	int fd = -1, rc, one = 1;
 
+	if (a->host[0] == '\0') {
+		fd = listen_tcp_dual(a, backlog);
+		if (fd != -EAFNOSUPPORT)
+			return fd;
+		/* No IPv6 here: IPv4's every address. */
+		hints.ai_family = AF_INET;
+		fd = -1;
+	}
 	rc = getaddrinfo(a->host[0] ? a->host : NULL, a->service, &hints, &res);
 	if (rc != 0)
 		return rc == EAI_SYSTEM ? -errno : -ENOENT;

@@ -12,6 +12,10 @@
 
 /* "_4294967295": the longest suffix a port adds to the uds path. */
 #define UDS_SUFFIX_MAX 11
+/* The guest CID rule, said wherever a CID is refused. */
+#define CID_RULE "a guest CID is 3..4294967294; 0, 1 and 2 are reserved (hypervisor, local, host), 4294967295 (-1) means any"
+/* How much of a value a message echoes (a --vm value may be 4 KiB). */
+#define ECHO_MAX 72
 
 static const char keys_accepted[] =
 	"guest-cid, socket, uds-path, forward-cid, forward-listen, groups, tx-buffer-size, queue-size, "
@@ -89,7 +93,7 @@ static int set_listen(struct dev_vm_cfg *c, const char *val, char *err, size_t e
 		uint32_t port;
 
 		if (num_u32(p, &port) < 0 || port == VSK_PORT_ANY) {
-			snprintf(err, errlen, "forward-listen '%s': '%s' is not a port (0 .. 4294967294)", val, p);
+			snprintf(err, errlen, "forward-listen '%.60s': '%.20s' is not a port (0 .. 4294967294)", val, p);
 			return -EINVAL;
 		}
 		for (unsigned i = 0; i < c->nforward_listen; i++)
@@ -131,7 +135,7 @@ static bool map_kind_ok(const struct vsk_addr *a)
 static int add_map(struct dev_vm_cfg *c, const char *val, char *err, size_t errlen)
 {
 	const char *eq = strchr(val, '=');
-	char port_s[16], aerr[200];
+	char port_s[16], aerr[256];
 	struct dev_map m;
 
 	memset(&m, 0, sizeof(m));
@@ -149,7 +153,7 @@ static int add_map(struct dev_vm_cfg *c, const char *val, char *err, size_t errl
 		return -EINVAL;
 	}
 	if (!map_kind_ok(&m.to)) {
-		snprintf(err, errlen, "map %u: '%s' cannot be connected to (expected unix:, tcp:, vsock:CID:PORT or hybrid:)",
+		snprintf(err, errlen, "map %u: '%.60s' cannot be connected to (expected unix:, tcp:, vsock:CID:PORT or hybrid:)",
 			 m.port, eq + 1);
 		return -EINVAL;
 	}
@@ -194,13 +198,32 @@ static const char *num_range(const char *key)
 	return "";
 }
 
+/* VAL for a message: whole, or its start, "..." and its end. */
+static const char *shown(const char *val, char *buf, size_t len)
+{
+	size_t n = strlen(val), head;
+
+	if (n < len) {
+		snprintf(buf, len, "%s", val);
+		return buf;
+	}
+	head = (len - 4) * 2 / 3;
+	snprintf(buf, len, "%.*s...%s", (int)head, val, val + n - (len - 4 - head));
+	return buf;
+}
+
 int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *err, size_t errlen)
 {
+	char v[ECHO_MAX], k[40];
 	int rc = 0;
 
-	if (key_is(key, "guest-cid"))
-		rc = num_u32(val, &c->cid);
-	else if (key_is(key, "socket"))
+	if (key_is(key, "guest-cid")) {
+		if (num_u32(val, &c->cid) < 0) {
+			snprintf(err, errlen, "invalid value for %s: '%s' (%s)",
+				 shown(key, k, sizeof(k)), shown(val, v, sizeof(v)), CID_RULE);
+			return -EINVAL;
+		}
+	} else if (key_is(key, "socket"))
 		rc = copy_str(c->socket, sizeof(c->socket), val);
 	else if (key_is(key, "uds-path"))
 		rc = copy_str(c->uds, sizeof(c->uds), val);
@@ -224,11 +247,15 @@ int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *er
 	else if (key_is(key, "max-conns"))
 		rc = num_u32(val, &c->max_conns);
 	else {
-		snprintf(err, errlen, "unknown key '%s' (accepted: %s)", key, keys_accepted);
+		snprintf(err, errlen, "unknown key '%s' (accepted: %s)", shown(key, k, sizeof(k)), keys_accepted);
 		return -EINVAL;
 	}
-	if (rc < 0)
-		snprintf(err, errlen, "invalid value for %s: '%s'%s", key, val, num_range(key));
+	if (rc == -ENAMETOOLONG)
+		snprintf(err, errlen, "invalid value for %s: '%s' is too long (%zu bytes, at most %zu)", key,
+			 shown(val, v, sizeof(v)), strlen(val),
+			 (key_is(key, "groups") ? sizeof(c->groups) : sizeof(c->socket)) - 1);
+	else if (rc < 0)
+		snprintf(err, errlen, "invalid value for %s: '%s'%s", key, shown(val, v, sizeof(v)), num_range(key));
 	return rc < 0 ? -EINVAL : 0;
 }
 
@@ -250,7 +277,10 @@ int dev_cfg_parse_vm(const char *spec, struct dev_vm_cfg *c, char *err, size_t e
 			continue;
 		}
 		if (eq == NULL) {
-			snprintf(err, errlen, "'%s' is not key=value (keys: %s)", item, keys_accepted);
+			char it[ECHO_MAX];
+
+			snprintf(err, errlen, "'%s' is not key=value (keys: %s)", shown(item, it, sizeof(it)),
+				 keys_accepted);
 			return -EINVAL;
 		}
 		*eq = '\0';
@@ -481,7 +511,8 @@ static int check_one(const struct dev_vm_cfg *v, char *err, size_t errlen)
 	const char *g;
 
 	if (v->cid < 3 || v->cid == UINT32_MAX) {
-		snprintf(err, errlen, "guest CID %u is reserved (use 3 .. 4294967294)", v->cid);
+		snprintf(err, errlen, "guest CID %u is %s (%s)", v->cid, v->cid == UINT32_MAX ? "any" : "reserved",
+			 CID_RULE);
 		return -EINVAL;
 	}
 	if (v->socket[0] == '\0') {
@@ -535,24 +566,44 @@ static int check_one(const struct dev_vm_cfg *v, char *err, size_t errlen)
 			break;
 	if (*g != '\0' || v->groups[0] == '+' || strstr(v->groups, "++") ||
 	    (v->groups[0] && v->groups[strlen(v->groups) - 1] == '+')) {
-		snprintf(err, errlen, "VM %u: groups '%s': expected names joined by '+'", v->cid, v->groups);
+		snprintf(err, errlen, "VM %u: groups '%.60s': expected names joined by '+'", v->cid, v->groups);
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/* The field VMs A and B (0-based) both use, as "guest CID 4" or
+ * "socket /x"; false if they clash in none. */
+static bool clash(const struct dev_vm_cfg *a, const struct dev_vm_cfg *b, char *what, size_t len)
+{
+	char p[ECHO_MAX];
+
+	if (a->cid == b->cid)
+		snprintf(what, len, "guest CID %u", a->cid);
+	else if (!strcmp(a->socket, b->socket))
+		snprintf(what, len, "socket %s", shown(a->socket, p, sizeof(p)));
+	else if (a->uds[0] && !strcmp(a->uds, b->uds))
+		snprintf(what, len, "uds-path %s", shown(a->uds, p, sizeof(p)));
+	else
+		return false;
+	return true;
+}
+
 int dev_cfg_check(const struct dev_vm_cfg *c, int n, char *err, size_t errlen)
 {
+	char what[ECHO_MAX + 16];
+
 	for (int i = 0; i < n; i++) {
 		const struct dev_vm_cfg *v = &c[i];
 		int rc = check_one(v, err, errlen);
 
 		if (rc < 0)
 			return rc;
+		/* VMs by their place in --vm or --config order, counted from 1. */
 		for (int j = 0; j < i; j++)
-			if (c[j].cid == v->cid || !strcmp(c[j].socket, v->socket) ||
-			    (v->uds[0] && !strcmp(c[j].uds, v->uds))) {
-				snprintf(err, errlen, "VMs %u and %u share a CID, socket or uds-path", c[j].cid, v->cid);
+			if (clash(&c[j], v, what, sizeof(what))) {
+				snprintf(err, errlen, "VMs %d and %d both use %s (VMs counted from 1 in the order given)",
+					 j + 1, i + 1, what);
 				return -EEXIST;
 			}
 	}

@@ -262,7 +262,7 @@ t_dump_man_indent() {
 	page=$(MANWIDTH=80 man -l man/vsk-dump.1 2>/dev/null)
 	# The -v body ("After each line, ...") and the paragraph after its example.
 	body=$(grep -m1 'After  *each line, a tab' <<<"$page" | sed -E 's/[^ ].*//' | wc -c)
-	after=$(grep -m1 'type is STREAM' <<<"$page" | sed -E 's/[^ ].*//' | wc -c)
+	after=$(grep -m1 -E 'type +is +STREAM' <<<"$page" | sed -E 's/[^ ].*//' | wc -c)
 	if [ "$body" -lt 8 ] || [ "$after" != "$body" ]; then
 		fail "-v body indented $((body - 1)), the text after its example $((after - 1))"
 		return

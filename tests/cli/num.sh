@@ -141,7 +141,7 @@ case_add num_device_vm "device --vm and --config keys state the same ranges as t
 t_num_device_vm() {
 	run_vsk device --vm guest-cid=abc,socket=/a,uds-path=/b
 	expect_rc 2 "vsk device --vm guest-cid=abc" || return
-	grep -q "invalid value for guest-cid: 'abc' (expected a number 3..4294967294)" <<<"$errout" ||
+	grep -q "invalid value for guest-cid: 'abc' (a guest CID is 3..4294967294" <<<"$errout" ||
 		{ fail "--vm guest-cid=abc: $errout"; return; }
 	run_vsk device --vm guest-cid=4,socket=/a,uds-path=/b,queue-size=x
 	expect_rc 2 "vsk device --vm queue-size=x" || return

@@ -1,10 +1,14 @@
-/* addr: every address kind, good and bad, round-tripped through the formatter. */
+/* addr: every address kind, good and bad, round-tripped through the
+ * formatter; messages about long text whole; tcp::PORT dual-stack. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <linux/vm_sockets.h>
 #include <netinet/in.h>
@@ -219,6 +223,169 @@ static void test_cid_str(void **state)
 	assert_string_equal(vsk_cid_str(3, buf, sizeof(buf)), "3");
 }
 
+/* A parse message for text of N bytes after PREFIX: whole in the 256 bytes
+ * the CLI gives it, the text elided in the middle, the numbers kept. */
+static void long_text(const char *prefix, size_t n, const char *suffix, const char *want)
+{
+	size_t pl = strlen(prefix), sl = strlen(suffix);
+	char *text = malloc(pl + n + sl + 1), msg[256];
+	struct vsk_addr a;
+
+	assert_non_null(text);
+	memcpy(text, prefix, pl);
+	memset(text + pl, 'a', n);
+	memcpy(text + pl + n, suffix, sl + 1);
+	memset(msg, 0, sizeof(msg));
+	assert_int_equal(vsk_addr_parse(text, &a, msg, sizeof(msg)), -EINVAL);
+	if (strstr(msg, want) == NULL)
+		fail_msg("expected '%s' in: %s", want, msg);
+	assert_true(strlen(msg) < sizeof(msg) - 1);
+	assert_non_null(strstr(msg, "..."));
+	/* The start and the end of the text both show. */
+	assert_non_null(strstr(msg, prefix));
+	if (sl > 0)
+		assert_non_null(strstr(msg, suffix));
+	free(text);
+}
+
+static void test_long_messages(void **state)
+{
+	(void)state;
+	long_text("unix:/tmp/", 200, "", "socket path too long (205 bytes, at most 107)");
+	long_text("unix:/tmp/", 4000, "", "socket path too long (4005 bytes, at most 107)");
+	long_text("hybrid:/tmp/", 200, ":52", "socket path too long (205 bytes, at most 96)");
+	long_text("hybrid-seq:/tmp/", 4000, ":52", "socket path too long (4005 bytes, at most 96)");
+	long_text("tcp:", 4000, ":80", "host name too long (4000 bytes, at most 255)");
+	long_text("vsock:", 4000, ":80", "invalid CID in 'vsock:aaa");
+	long_text("vsock:1:", 4000, "", "invalid port in 'vsock:1:aaa");
+	long_text("bogus:", 4000, "", "expected vsock:CID:PORT, vsock-seq:CID:PORT, hybrid:PATH:PORT, "
+		  "hybrid-seq:PATH:PORT, unix:PATH, tcp:HOST:PORT or -");
+	long_text("tcp:", 200, "", "expected tcp:HOST:PORT");
+	/* Short text is shown whole. */
+	{
+		char msg[256];
+		struct vsk_addr a;
+
+		assert_int_equal(vsk_addr_parse("vsock:x:1", &a, msg, sizeof(msg)), -EINVAL);
+		assert_non_null(strstr(msg, "'vsock:x:1'"));
+	}
+	/* Small buffers still end in a NUL. */
+	{
+		char msg[8];
+		struct vsk_addr a;
+
+		assert_int_equal(vsk_addr_parse("vsock:x:1", &a, msg, sizeof(msg)), -EINVAL);
+		assert_int_equal(strlen(msg), sizeof(msg) - 1);
+	}
+}
+
+/* Does this machine have an IPv6 loopback?  A bind to [::1]:0 says. */
+static bool have_ipv6_loopback(void)
+{
+	struct sockaddr_in6 in6;
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	memset(&in6, 0, sizeof(in6));
+	in6.sin6_family = AF_INET6;
+	in6.sin6_addr = in6addr_loopback;
+	ok = bind(fd, (struct sockaddr *)&in6, sizeof(in6)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Connect a plain socket of FAMILY to LOOPBACK:PORT and see the listener
+ * take it; false if this machine lacks that loopback. */
+static bool reach(int lfd, int family, const char *loopback, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char peer[64];
+	int fd, afd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET, loopback, &in->sin_addr), 1);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET6, loopback, &in6->sin6_addr), 1);
+		len = sizeof(*in6);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (family == AF_INET6 && (e == EADDRNOTAVAIL || e == ENETUNREACH || e == EAFNOSUPPORT))
+			return false;
+		fail_msg("connect %s port %u: %s", loopback, port, strerror(e));
+	}
+	/* A blocking accept would hang the test: the listener is non-blocking. */
+	for (int i = 0; i < 200; i++) {
+		afd = vsk_accept(lfd, peer, sizeof(peer), 0);
+		if (afd != -EAGAIN)
+			break;
+		usleep(10000);
+	}
+	assert_true(afd >= 0);
+	/* The peer reads as the family it came from ("127.0.0.1:N", not
+	 * "[::ffff:127.0.0.1]:N"). */
+	if (strncmp(peer, family == AF_INET ? "127.0.0.1:" : "[::1]:", family == AF_INET ? 10 : 6) != 0)
+		fail_msg("peer from %s formatted as '%s'", loopback, peer);
+	close(afd);
+	close(fd);
+	return true;
+}
+
+static void test_tcp_listen_dual_stack(void **state)
+{
+	struct vsk_opts o = VSK_OPTS_INIT;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct vsk_addr a;
+	uint16_t port;
+	int lfd;
+
+	(void)state;
+	parse_ok("tcp::0", &a);
+	o.nonblock = true;
+	lfd = vsk_listen(&a, &o);
+	assert_true(lfd >= 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&ss, &len), 0);
+	port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					      : ((struct sockaddr_in *)&ss)->sin_port);
+	assert_true(port != 0);
+	/* IPv4 always: the whole point of an empty host. */
+	assert_true(reach(lfd, AF_INET, "127.0.0.1", port));
+	if (have_ipv6_loopback()) {
+		assert_int_equal(ss.ss_family, AF_INET6);
+		assert_true(reach(lfd, AF_INET6, "::1", port));
+	} else {
+		print_message("note: no IPv6 loopback (::1) here, only 127.0.0.1 checked\n");
+	}
+	close(lfd);
+	/* A named host stays that host: 127.0.0.1 is IPv4 only. */
+	parse_ok("tcp:127.0.0.1:0", &a);
+	lfd = vsk_listen(&a, &o);
+	assert_true(lfd >= 0);
+	len = sizeof(ss);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&ss, &len), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +396,8 @@ int main(void)
 		cmocka_unit_test(test_sockaddr_format),
 		cmocka_unit_test(test_cid_str),
 		cmocka_unit_test(test_format_round_trip),
+		cmocka_unit_test(test_long_messages),
+		cmocka_unit_test(test_tcp_listen_dual_stack),
 	};
 	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
 }

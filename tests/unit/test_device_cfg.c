@@ -321,6 +321,78 @@ static void test_yaml_map_forms(void **state)
 	assert_non_null(strstr(err, ":4: 'socket' takes one value, not a list"));
 }
 
+/* Two VMs that clash: named by their place (1-based), the field and its value. */
+static void test_duplicates(void **state)
+{
+	struct dev_vm_cfg c[3];
+	char err[512], spec[5000];
+	int n;
+
+	(void)state;
+	vm_ok("guest-cid=4,socket=/s1,uds-path=/u1", &c[0]);
+	vm_ok("guest-cid=5,socket=/s2,uds-path=/u2", &c[1]);
+	vm_ok("guest-cid=4,socket=/s3,uds-path=/u3", &c[2]);
+	assert_int_equal(dev_cfg_check(c, 2, err, sizeof(err)), 0);
+	assert_int_equal(dev_cfg_check(c, 3, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "VMs 1 and 3 both use guest CID 4"));
+	vm_ok("guest-cid=6,socket=/s2,uds-path=/u3", &c[2]);
+	assert_int_equal(dev_cfg_check(c, 3, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "VMs 2 and 3 both use socket /s2"));
+	vm_ok("guest-cid=6,socket=/s3,uds-path=/u2", &c[2]);
+	assert_int_equal(dev_cfg_check(c, 3, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "VMs 2 and 3 both use uds-path /u2"));
+	/* Two forward-cid VMs have no uds-path: no clash there. */
+	vm_ok("guest-cid=7,socket=/s7,forward-cid=1", &c[0]);
+	vm_ok("guest-cid=8,socket=/s8,forward-cid=1", &c[1]);
+	assert_int_equal(dev_cfg_check(c, 2, err, sizeof(err)), 0);
+	/* The same in a --config file, counted in its order. */
+	assert_int_equal(yaml("vms:\n  - guest_cid: 4\n    socket: /a\n    uds_path: /b\n"
+			      "  - guest_cid: 5\n    socket: /c\n    uds_path: /d\n"
+			      "  - guest_cid: 6\n    socket: /c\n    uds_path: /e\n", cfgs, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(dev_cfg_check(cfgs, n, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "VMs 2 and 3 both use socket /c"));
+	/* A long socket path is elided, the message whole. */
+	snprintf(spec, sizeof(spec), "guest-cid=4,socket=/%0100d,uds-path=/u", 0);
+	vm_ok(spec, &c[0]);
+	snprintf(spec, sizeof(spec), "guest-cid=5,socket=/%0100d,uds-path=/v", 0);
+	vm_ok(spec, &c[1]);
+	assert_int_equal(dev_cfg_check(c, 2, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "VMs 1 and 2 both use socket /000"));
+	assert_non_null(strstr(err, "..."));
+	assert_non_null(strstr(err, "(VMs counted from 1 in the order given)"));
+}
+
+/* The guest CID rule, said where a CID is refused. */
+static void test_cid_rule(void **state)
+{
+	char spec[5000];
+
+	(void)state;
+	vm_bad("guest-cid=abc,socket=/a,uds-path=/b", "invalid value for guest-cid: 'abc'|3..4294967294|"
+	       "0, 1 and 2 are reserved|4294967295 (-1) means any");
+	vm_bad("guest-cid=-1,socket=/a,uds-path=/b", "'-1'|3..4294967294");
+	vm_bad("guest-cid=0,socket=/a,uds-path=/b", "guest CID 0 is reserved|3..4294967294");
+	vm_bad("guest-cid=1,socket=/a,uds-path=/b", "guest CID 1 is reserved");
+	vm_bad("guest-cid=4294967295,socket=/a,uds-path=/b", "guest CID 4294967295 is any|3..4294967294");
+	vm_bad("guest-cid=4294967296,socket=/a,uds-path=/b", "'4294967296'|3..4294967294");
+	/* The bounds themselves are guests. */
+	vm_ok("guest-cid=3,socket=/a,uds-path=/b", &cfgs[0]);
+	vm_ok("guest-cid=4294967294,socket=/a,uds-path=/b", &cfgs[0]);
+	/* Not the whole address range a vsock address allows. */
+	vm_bad("guest-cid=x,socket=/a,uds-path=/b", "3..4294967294");
+	{
+		struct dev_vm_cfg c;
+		char err[512];
+
+		assert_int_not_equal(dev_cfg_parse_vm("guest-cid=x,socket=/a,uds-path=/b", &c, err, sizeof(err)), 0);
+		assert_null(strstr(err, "0..4294967295"));
+	}
+	/* A path too long is said so, with the numbers, and elided. */
+	snprintf(spec, sizeof(spec), "guest-cid=4,socket=/%04000d,uds-path=/b", 0);
+	vm_bad(spec, "invalid value for socket|is too long (4001 bytes, at most|...");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +404,8 @@ int main(void)
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_map_syntax),
 		cmocka_unit_test(test_yaml_map_forms),
+		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_cid_rule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

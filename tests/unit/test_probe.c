@@ -403,6 +403,61 @@ static void test_module_state(void **state)
 	assert_null(probe_module_kconfig("nosuch"));
 }
 
+/* The one fix text every piece of advice takes (vsk check, vsk_explain,
+ * vsk dump): modprobe only where the module exists, else a rebuild. */
+static void test_module_fix(void **state)
+{
+	struct fake *fk = *state;
+	static const char *const mods[] = { "vsock", NULL };
+	char fix[224], path[512];
+
+	proc_modules(fk, mods);
+	put(fk, "/boot/config-" REL, "CONFIG_MODULES=y\nCONFIG_VSOCKMON=m\n"
+				    "# CONFIG_VSOCKETS_LOOPBACK is not set\n# CONFIG_VHOST_VSOCK is not set\n");
+	probe_files_load(&fk->f, fk->root, REL);
+	assert_string_equal(probe_module_fix(&fk->f, "vsockmon", fix, sizeof(fix)), "modprobe vsockmon");
+	assert_string_equal(probe_module_fix(&fk->f, "vsock_loopback", fix, sizeof(fix)),
+			    "rebuild the kernel with CONFIG_VSOCKETS_LOOPBACK=m");
+	assert_string_equal(probe_module_fix(&fk->f, "vhost_vsock", fix, sizeof(fix)),
+			    "rebuild the kernel with CONFIG_VHOST_VSOCK=m");
+	assert_string_equal(probe_module_fix(&fk->f, "vhost", fix, sizeof(fix)),
+			    "rebuild the kernel with CONFIG_VHOST_VSOCK=m");
+	/* Loaded: nothing to fix. */
+	assert_string_equal(probe_module_fix(&fk->f, "vsock", fix, sizeof(fix)), "");
+	/* The check report says the same. */
+	live(fk, 0, VSK_CID_ANY, 2, VSK_CID_LOCAL, EADDRNOTAVAIL, VSK_CID_HOST, EADDRNOTAVAIL);
+	eval(fk);
+	assert_true(has_fix(item(fk->r, "host-modules", "vsockmon"), "modprobe vsockmon"));
+	assert_true(has_fix(item(fk->r, "bind", "CID 1"), "rebuild the kernel with CONFIG_VSOCKETS_LOOPBACK=m"));
+	probe_files_free(&fk->f);
+	/* No config: the module file under /lib/modules/REL decides, with
+	 * or without modules.dep. */
+	snprintf(path, sizeof(path), "%s/boot/config-" REL, fk->root);
+	assert_int_equal(remove(path), 0);
+	put(fk, "/lib/modules/" REL "/kernel/drivers/net/vsockmon.ko.xz", "");
+	probe_files_load(&fk->f, fk->root, REL);
+	assert_int_equal(probe_module_state(&fk->f, "vsockmon"), PROBE_MOD_NOT_LOADED);
+	assert_string_equal(probe_module_fix(&fk->f, "vsockmon", fix, sizeof(fix)), "modprobe vsockmon");
+	probe_files_free(&fk->f);
+	put(fk, "/lib/modules/" REL "/modules.dep", "kernel/net/vmw_vsock/vsock.ko.xz:\n");
+	snprintf(path, sizeof(path), "%s/lib/modules/" REL "/kernel/drivers/net/vsockmon.ko.xz", fk->root);
+	assert_int_equal(remove(path), 0);
+	probe_files_load(&fk->f, fk->root, REL);
+	assert_int_equal(probe_module_state(&fk->f, "vsockmon"), PROBE_MOD_MISSING);
+	assert_string_equal(probe_module_fix(&fk->f, "vsockmon", fix, sizeof(fix)),
+			    "rebuild the kernel with CONFIG_VSOCKMON=m");
+	probe_files_free(&fk->f);
+	/* No module support (like a kernel with CONFIG_MODULES unset): =y. */
+	snprintf(path, sizeof(path), "%s/proc/modules", fk->root);
+	assert_int_equal(remove(path), 0);
+	put(fk, "/boot/config-" REL, "# CONFIG_MODULES is not set\n# CONFIG_VSOCKMON is not set\n");
+	probe_files_load(&fk->f, fk->root, REL);
+	assert_string_equal(probe_module_fix(&fk->f, "vsockmon", fix, sizeof(fix)),
+			    "rebuild the kernel with CONFIG_VSOCKMON=y");
+	/* A small buffer is cut, never overrun. */
+	assert_int_equal(strlen(probe_module_fix(&fk->f, "vsockmon", fix, 8)), 7);
+}
+
 static void test_module_state_unknown(void **state)
 {
 	struct fake *fk = *state;
@@ -711,6 +766,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_bind_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_module_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_module_state_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_module_fix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eval_loopback_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eval_vhost_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eval_virtio_no_device, setup, teardown),
