@@ -79,6 +79,8 @@ struct server {
 	struct cli_sockfile sf; /* the socket file we bound, removed at exit */
 	pid_t once_pid;   /* --once --exec: the command, waited for at exit */
 	int cmd_status;   /* ... and its exit status, -1 until known */
+	int nchild;       /* --exec commands not reaped yet */
+	bool reap_armed;  /* a timer will look for ended commands again */
 	int out_err;      /* errno of a failed output write: fatal */
 	char *pend;       /* the rest of a chunk stdout did not take yet */
 	size_t pend_off, pend_len;
@@ -211,6 +213,7 @@ static void reaped(struct server *s, pid_t pid, int st)
 {
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
 
+	s->nchild--;
 	if (pid == s->once_pid) {
 		s->cmd_status = code;
 		s->once_pid = 0;
@@ -224,6 +227,18 @@ static void reaped(struct server *s, pid_t pid, int st)
 		fprintf(stderr, "vsk: command (pid %d) killed by signal %d\n", (int)pid, WTERMSIG(st));
 }
 
+static void reap(struct server *s);
+
+static void on_reap_timer(void *ctx)
+{
+	struct server *s = ctx;
+
+	s->reap_armed = false;
+	reap(s);
+}
+
+/* A command may exit after its connection ended: while more commands run
+ * than connections, look again every 100 ms (its status is logged). */
 static void reap(struct server *s)
 {
 	pid_t pid;
@@ -231,6 +246,9 @@ static void reap(struct server *s)
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 		reaped(s, pid, st);
+	if (s->nchild > relay_count(s->r) && !s->reap_armed && !s->once &&
+	    relay_after(s->r, 100, on_reap_timer, s) != NULL)
+		s->reap_armed = true;
 }
 
 /* /bin/sh -c CMD with stdin and stdout on two new pipes. */
@@ -311,6 +329,7 @@ static void serve_client(struct server *s, int cfd, const char *peer)
 			free(c);
 			return;
 		}
+		s->nchild++;
 		if (s->once)
 			s->once_pid = c->pid;
 		break;
