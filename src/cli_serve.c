@@ -97,3 +97,10 @@ const char *cli_bound_text(int lfd, const struct vsk_addr *asked, char *buf, siz
 	snprintf(buf, len, "fd %d", lfd);
 	return buf;
 }
+
+void cli_ensure_stdio(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			err(1, "open /dev/null");
+}

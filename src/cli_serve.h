@@ -37,4 +37,9 @@ void cli_sockfile_remove(struct cli_sockfile *f);
  * ASKED's text when the kernel cannot say. */
 const char *cli_bound_text(int lfd, const struct vsk_addr *asked, char *buf, size_t len);
 
+/* Open /dev/null on whichever of fds 0, 1, 2 is closed, before any socket
+ * is made: a relay that takes stdin/stdout must never get a socket there.
+ * Exits 1 on failure. */
+void cli_ensure_stdio(void);
+
 #endif

@@ -526,6 +526,8 @@ int cmd_listen(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	if (s.send_stdin)
+		cli_ensure_stdio(); /* fd 0 must be stdin, not the listener */
 	if (s.outname != NULL) {
 		s.out = open(s.outname, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (s.out < 0)

@@ -19,7 +19,6 @@
  * removed, exit 0.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -261,14 +260,6 @@ static void on_stop(void *ctx, int fd)
 	relay_stop(p->r);
 }
 
-/* The relay takes fds 0 and 1; a socket must never land on them. */
-static void ensure_stdio(void)
-{
-	for (int fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
-			err(1, "open /dev/null");
-}
-
 /* How a stdin/stdout relay ended (SOCK: the socket's side, 'a' or 'b'):
  * 0, or 1 with a message.  A reader of stdout that went away (EPIPE) ends
  * it quietly, as nc's does. */
@@ -294,7 +285,7 @@ static int proxy_from_stdio(struct proxy *p)
 	struct dial d;
 	int rc, fd;
 
-	ensure_stdio();
+	cli_ensure_stdio();
 	rc = dial_target_init(&p->target, &p->to, &p->opts);
 	if (rc < 0)
 		cli_die_explain(-rc, p->target.err_op, &p->to);
@@ -370,7 +361,7 @@ int cmd_proxy(int argc, char **argv)
 	if (!systemd && p.from.kind == VSK_ADDR_STDIO)
 		return proxy_from_stdio(&p);
 	if (p.to_stdio)
-		ensure_stdio();
+		cli_ensure_stdio();
 	lopts.nonblock = true;
 	if (systemd)
 		p.lfd = cli_systemd_listener(p.from_text, sizeof(p.from_text));
