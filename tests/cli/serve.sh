@@ -102,7 +102,10 @@ t_serve_ephemeral_tcp() {
 	got=$(cat "$tmp/p.err")
 	kill "$pid"
 	port=$(port_of "$got" "proxy tcp:127\.0\.0\.1:")
-	[ -n "$port" ] && [ "$port" != 0 ] || { fail "proxy -v: $got"; return; }
+	if [ -z "$port" ] || [ "$port" = 0 ]; then
+		fail "proxy -v: $got"
+		return
+	fi
 
 	bg_vsk "$tmp/b.out" "$tmp/b.err" bench -s tcp:127.0.0.1:0
 	wait_file "$tmp/b.err" "listening on" || { fail "bench -s printed nothing"; kill "$pid"; return; }
@@ -301,7 +304,7 @@ t_serve_connect_epipe() {
 
 case_add serve_output_full "listen --once -o /dev/full: 'vsk listen: write /dev/full: ...', exit 1; a tcp client sees the reset (exit 1)"
 t_serve_output_full() {
-	local port
+	local port i
 	port=$(free_tcp_port)
 	bg_vsk "$tmp/l.out" "$tmp/l.err" listen --once -o /dev/full tcp:127.0.0.1:"$port"
 	for ((i = 0; i < 50; i++)); do
