@@ -56,7 +56,7 @@ static const char usage_text[] =
 	"  --once             serve one client, then exit (with --exec: its status)\n"
 	"  -N, --stdin        with --once: send stdin to the client, shut down\n"
 	"                     the sending side at stdin EOF (nc -l -N)\n"
-	"  -k, --keep-open    serve clients until killed (the default)\n"
+	"  -k, --keep-open    serve clients until a signal stops it (default)\n"
 	"  -s, --systemd      accept on the socket systemd passed (LISTEN_FDS),\n"
 	"                     not on ADDR\n"
 	"  -v, --verbose      report each client and its byte counts on stderr\n"
