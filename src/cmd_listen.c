@@ -269,8 +269,12 @@ static int spawn(const struct server *s, const char *peer, int *to_child, int *f
 		goto fail;
 	}
 	if (pid == 0) {
-		/* SIG_IGN survives exec; the command gets the usual SIGPIPE. */
+		/* SIG_IGN survives exec; the command gets the usual SIGPIPE.  Our
+		 * stop handler must not run here (it would stop the server). */
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
 			_exit(127);
 		setenv("VSK_PEER", peer, 1);
