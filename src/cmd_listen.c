@@ -256,6 +256,7 @@ static int spawn(const struct server *s, const char *peer, int *to_child, int *f
 		 pid_t *pidp)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	sigset_t stop, old;
 	pid_t pid;
 	int rc = 0;
 
@@ -263,24 +264,33 @@ static int spawn(const struct server *s, const char *peer, int *to_child, int *f
 		rc = -errno;
 		goto fail;
 	}
+	/* Our stop handler must never run in the child (it would stop the
+	 * server): the stop signals wait, blocked, until the child has the
+	 * default actions back. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, &old);
 	pid = fork();
-	if (pid < 0) {
-		rc = -errno;
-		goto fail;
-	}
 	if (pid == 0) {
-		/* SIG_IGN survives exec; the command gets the usual SIGPIPE.  Our
-		 * stop handler must not run here (it would stop the server). */
+		/* SIG_IGN survives exec; the command gets the usual SIGPIPE. */
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
 			_exit(127);
 		setenv("VSK_PEER", peer, 1);
 		execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
 		_exit(127);
 	}
+	if (pid < 0)
+		rc = -errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		goto fail;
 	close(in[0]);
 	close(out[1]);
 	*to_child = in[1];
