@@ -109,6 +109,15 @@ int vsk_listen(const struct vsk_addr *a, const struct vsk_opts *o);
  * failed ("resolve", "socket", "bind", "connect", "handshake") for
  * vsk_explain(). */
 int vsk_connect(const struct vsk_addr *a, const struct vsk_opts *o, const char **op);
+/* The address listening socket LFD is bound to, in *A: the port the kernel
+ * chose for port 0 (tcp) or any (vsock), the numeric host for tcp (IPv4 or
+ * IPv6), the path for unix ("@name" when abstract).  A hybrid listener is
+ * the Unix socket "PATH_PORT": when ASKED (the address given to
+ * vsk_listen(), may be NULL) is hybrid and names exactly that socket, *A
+ * is hybrid with ASKED's PATH and PORT, else unix.  Works on any bound
+ * socket, e.g. one systemd passed.  Returns 0 or -errno (-EAFNOSUPPORT
+ * for another family). */
+int vsk_listen_addr(int lfd, const struct vsk_addr *asked, struct vsk_addr *a);
 /* accept4() with EINTR retried; the peer address is formatted into PEER. */
 int vsk_accept(int lfd, char *peer, size_t peerlen, int flags);
 

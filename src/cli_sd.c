@@ -9,8 +9,7 @@
 
 int cli_systemd_listener(char *text, size_t len)
 {
-	struct sockaddr_storage ss;
-	socklen_t slen = sizeof(ss);
+	struct vsk_addr a;
 	char name[VSK_PATH_MAX + 64];
 	int n, type;
 
@@ -31,10 +30,10 @@ int cli_systemd_listener(char *text, size_t len)
 		errno = -type;
 		err(1, "socket activation: fd 3 is not a listening socket");
 	}
-	if (getsockname(3, (struct sockaddr *)&ss, &slen) < 0)
+	/* In vsk's address format, as a bound ADDR would be printed. */
+	if (vsk_listen_addr(3, NULL, &a) < 0)
 		snprintf(text, len, "systemd fd 3");
 	else
-		snprintf(text, len, "%s (systemd fd 3)",
-			 vsk_sockaddr_format((struct sockaddr *)&ss, slen, name, sizeof(name)));
+		snprintf(text, len, "%s (systemd fd 3)", vsk_addr_format(&a, name, sizeof(name)));
 	return 3;
 }

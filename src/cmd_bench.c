@@ -17,6 +17,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "cli_serve.h"
 
 static const char usage_text[] =
 	"usage: vsk bench -s [-q|-v] LISTEN_ADDR\n"
@@ -286,26 +287,46 @@ static void on_conn(void *ctx, const struct bench_conn_info *i)
 	fflush(stdout);
 }
 
+/* The server a signal stops (bench_server_stop() is async-signal-safe). */
+static struct bench_server *volatile stop_server;
+
+static void on_stop_signal(void)
+{
+	if (stop_server != NULL)
+		bench_server_stop(stop_server);
+}
+
+/* Until SIGINT, SIGTERM or SIGHUP: then the socket file we bound is
+ * removed and the exit is 0. */
 static int run_server(struct opts *o)
 {
 	struct vsk_opts lo = VSK_OPTS_INIT;
 	struct bench_server *s = NULL;
+	struct cli_sockfile sf;
 	int lfd, rc;
 
 	lo.nonblock = true;
 	lfd = vsk_listen(&o->addr, &lo);
 	if (lfd < 0)
 		cli_die_explain(-lfd, "listen", &o->addr);
+	cli_sockfile_note(&sf, lfd);
+	/* The address the kernel bound: port 0 and any become numbers. */
+	cli_bound_text(lfd, &o->addr, o->addr_text, sizeof(o->addr_text));
 	rc = bench_server_new(&s, lfd, on_conn, o);
 	if (rc < 0) {
 		errno = -rc;
+		cli_sockfile_remove(&sf);
 		err(1, "bench server on %s", o->addr_text);
 	}
+	stop_server = s;
+	cli_stop_signals(on_stop_signal);
 	if (!o->quiet)
 		fprintf(stderr, "vsk: bench server listening on %s\n", o->addr_text);
 	rc = bench_server_run(s, -1);
+	stop_server = NULL;
 	bench_server_free(s);
 	close(lfd);
+	cli_sockfile_remove(&sf);
 	if (rc < 0) {
 		errno = -rc;
 		err(1, "bench server on %s", o->addr_text);
@@ -414,7 +435,8 @@ int cmd_bench(int argc, char **argv)
 		o.bp.msg_len = (o.bp.test == BENCH_T_RR || o.bp.test == BENCH_T_CRR) ? 64 : 128 * 1024;
 	cli_addr(argv[optind], &o.addr);
 	if (o.addr.kind == VSK_ADDR_STDIO)
-		errx(EXIT_USAGE, "bench needs a socket address, not '-'");
+		return cli_usage_err("'-' is no address to %s: bench needs a socket "
+				     "(vsock:, vsock-seq:, hybrid:, unix:, tcp:)", o.server ? "serve on" : "measure");
 	vsk_addr_format(&o.addr, o.addr_text, sizeof(o.addr_text));
 	signal(SIGPIPE, SIG_IGN);
 	return o.server ? run_server(&o) : run_client(&o);

@@ -1,7 +1,8 @@
 /* vsk connect: the nc-like client.  stdin goes to the connection and the
  * connection to stdout, both at once, through the relay; at stdin EOF the
  * sending side is shut down and the command exits once the peer has ended
- * its side too.
+ * its side too.  A reader of stdout that went away (EPIPE: `| head`) ends
+ * it quietly with exit 0, as nc's does.
  *
  * The connect (and for hybrid: the CONNECT/OK handshake) is a dial driven
  * by poll() with one deadline, --timeout or 10 s, before the relay starts:
@@ -34,7 +35,9 @@ static const char usage_text[] =
 	"                 listens\n"
 	"  --bind PORT    bind this local vsock port (0..4294967294) before connecting\n"
 	"  -v, --verbose  report the connection and byte counts on stderr\n"
-	"  -h, --help     this text\n";
+	"  -h, --help     this text\n"
+	"ADDR is a socket address; stdin/stdout are always the other end ('-'\n"
+	"is not an ADDR: to serve one client on stdin/stdout, 'vsk proxy ADDR -').\n";
 
 /* Nobody listens (yet): worth another try with --retry. */
 static bool retryable(int err)
@@ -128,7 +131,8 @@ int cmd_connect(int argc, char **argv)
 		return cli_usage_err("one ADDR, not %d ('%s' is extra)", argc - optind, argv[optind + 1]);
 	cli_addr(argv[optind], &a);
 	if (a.kind == VSK_ADDR_STDIO)
-		errx(EXIT_USAGE, "connect needs a socket address, not '-'");
+		return cli_usage_err("'-' is no address to connect to: stdin/stdout are the other end "
+				     "already (to accept one client on stdin/stdout: 'vsk proxy ADDR -')");
 	if (bind_set && a.kind != VSK_ADDR_VSOCK && a.kind != VSK_ADDR_VSOCK_SEQ)
 		errx(EXIT_USAGE, "--bind is for vsock addresses only");
 	vsk_addr_format(&a, text, sizeof(text));
@@ -162,6 +166,9 @@ int cmd_connect(int argc, char **argv)
 	if (verbose)
 		fprintf(stderr, "vsk: %s: %" PRIu64 " bytes sent, %" PRIu64 " received\n", text,
 			info.a_to_b, info.b_to_a);
+	/* stdout's reader is gone (`| head -c 10`): nothing more is wanted. */
+	if (rc == -EPIPE && info.side == 'a' && info.op != NULL && !strcmp(info.op, "write"))
+		return 0;
 	if (rc < 0) {
 		errno = -rc;
 		if (info.op == NULL)

@@ -3,13 +3,20 @@
  * Modes, one per run:
  *   default    each client's data goes to stdout (or -o FILE); the server
  *              sends nothing and shuts its sending side at once, so a peer
- *              waiting for a reply sees EOF.  stdin is not read.
+ *              waiting for a reply sees EOF.  stdin is not read.  With
+ *              --once the connection is closed only when all of the
+ *              client's data is out (a failed output resets it), and
+ *              with --stdin stdin goes to the client (EOF: shutdown).
  *   --echo     each client's data goes back to it.
  *   --exec CMD /bin/sh -c CMD per client, its stdin/stdout piped to the
  *              connection through the relay (byte counts, half-close).
  * With several clients, output chunks interleave as they arrive (each
  * chunk, or SEQPACKET message, is written whole).  --once serves the first
- * client and exits: 0 if its connection ended cleanly, 1 if not.
+ * client and exits: 0 if its connection ended cleanly, 1 if not; with
+ * --exec the command's exit status.
+ *
+ * SIGINT, SIGTERM and SIGHUP stop the loop (a self-pipe the relay
+ * watches); the Unix socket file we bound is removed and the exit is 0.
  *
  * Nothing waits in the loop: a pipe or socket on stdout is written without
  * blocking, one chunk at a time (what does not fit waits in a buffer until
@@ -35,22 +42,28 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_serve.h"
 #include "relay.h"
 
 static const char usage_text[] =
-	"usage: vsk listen [-v] [--once] [--echo | --exec CMD | -o FILE] ADDR | --systemd\n"
+	"usage: vsk listen [-v] [--once [-N]] [--echo | --exec CMD | -o FILE] ADDR | --systemd\n"
 	"  Accept connections on ADDR, many at once.  By default every client's\n"
 	"  data is written to stdout and the server sends nothing.\n"
 	"  -o, --output FILE  write received data to FILE instead of stdout\n"
 	"  --echo             send each client's data back to it\n"
 	"  -e, --exec CMD     run /bin/sh -c CMD per client, stdin/stdout to it\n"
 	"                     (the peer address is in $VSK_PEER)\n"
-	"  --once             serve one client, then exit\n"
-	"  -k, --keep-open    serve clients until killed (the default)\n"
+	"  --once             serve one client, then exit (with --exec: its status)\n"
+	"  -N, --stdin        with --once: send stdin to the client, shut down\n"
+	"                     the sending side at stdin EOF (nc -l -N)\n"
+	"  -k, --keep-open    serve clients until a signal stops it (default)\n"
 	"  --systemd          accept on the socket systemd passed (LISTEN_FDS),\n"
 	"                     not on ADDR\n"
 	"  -v, --verbose      report each client and its byte counts on stderr\n"
-	"  -h, --help         this text\n";
+	"  -h, --help         this text\n"
+	"ADDR is a socket address ('-' is not: for stdin/stdout to one client\n"
+	"use --once -N, or 'vsk proxy ADDR -').  SIGINT/SIGTERM/SIGHUP: exit 0,\n"
+	"the Unix socket file removed.\n";
 
 enum mode { MODE_SINK, MODE_ECHO, MODE_EXEC };
 
@@ -62,7 +75,12 @@ struct server {
 	const char *cmd;
 	const char *outname;
 	int lfd, out;
-	bool once, verbose;
+	bool once, verbose, send_stdin;
+	struct cli_sockfile sf; /* the socket file we bound, removed at exit */
+	pid_t once_pid;   /* --once --exec: the command, waited for at exit */
+	int cmd_status;   /* ... and its exit status, -1 until known */
+	int nchild;       /* --exec commands not reaped yet */
+	bool reap_armed;  /* a timer will look for ended commands again */
 	int out_err;      /* errno of a failed output write: fatal */
 	char *pend;       /* the rest of a chunk stdout did not take yet */
 	size_t pend_off, pend_len;
@@ -75,7 +93,8 @@ struct client {
 	pid_t pid;
 };
 
-/* stdout's flags, given back at exit, also when a signal ends us. */
+/* stdout's flags, given back at exit (a signal stops the loop first,
+ * cli_serve.h; a second one kills, after on_kill gave them back). */
 static int out_fd = -1, out_flags;
 
 static void restore_out(void)
@@ -84,11 +103,10 @@ static void restore_out(void)
 		fcntl(out_fd, F_SETFL, out_flags);
 }
 
-static void on_term(int sig)
+/* From the signal handler: fcntl is async-signal-safe. */
+static void on_kill(void)
 {
-	restore_out(); /* fcntl, signal and raise are async-signal-safe */
-	signal(sig, SIG_DFL);
-	raise(sig);
+	restore_out();
 }
 
 /* A pipe or socket on stdout is written without blocking (a regular file
@@ -103,9 +121,6 @@ static void out_nonblock(int fd)
 		return;
 	out_fd = fd;
 	out_flags = fl;
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
-	signal(SIGHUP, on_term);
 	if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		out_fd = -1;
 }
@@ -162,12 +177,14 @@ static int sink_out(void *ctx, const void *buf, size_t len)
 	struct server *s = ctx;
 	ssize_t n;
 
-	if (len == 0)
-		return 0;
 	if (s->out_err != 0)
 		return -s->out_err;
+	/* Also the EOF waits for the pending chunk: with --once the client's
+	 * connection ends only when all of its data is out (or failed). */
 	if (s->pend != NULL)
 		return -EAGAIN;
+	if (len == 0)
+		return 0;
 	n = out_write(s->out, buf, len);
 	if (n < 0) {
 		out_failed(s, (int)-n);
@@ -190,17 +207,48 @@ static int sink_out(void *ctx, const void *buf, size_t len)
 	return 0;
 }
 
-static void reap(const struct server *s)
+/* A command ended: its status as a shell gives it (128+N: signal N);
+ * a failure is one line even without -v (but --once exits with it). */
+static void reaped(struct server *s, pid_t pid, int st)
+{
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+
+	s->nchild--;
+	if (pid == s->once_pid) {
+		s->cmd_status = code;
+		s->once_pid = 0;
+	}
+	/* With --once the exit status says it. */
+	if (!s->verbose && (code == 0 || s->once))
+		return;
+	if (WIFEXITED(st))
+		fprintf(stderr, "vsk: command (pid %d) exited %d\n", (int)pid, code);
+	else if (WIFSIGNALED(st))
+		fprintf(stderr, "vsk: command (pid %d) killed by signal %d\n", (int)pid, WTERMSIG(st));
+}
+
+static void reap(struct server *s);
+
+static void on_reap_timer(void *ctx)
+{
+	struct server *s = ctx;
+
+	s->reap_armed = false;
+	reap(s);
+}
+
+/* A command may exit after its connection ended: while more commands run
+ * than connections, look again every 100 ms (its status is logged). */
+static void reap(struct server *s)
 {
 	pid_t pid;
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		if (s->verbose && WIFEXITED(st))
-			fprintf(stderr, "vsk: command (pid %d) exited %d\n", (int)pid, WEXITSTATUS(st));
-		else if (s->verbose && WIFSIGNALED(st))
-			fprintf(stderr, "vsk: command (pid %d) killed by signal %d\n", (int)pid,
-				WTERMSIG(st));
+		reaped(s, pid, st);
+	if (s->nchild > relay_count(s->r) && !s->reap_armed && !s->once &&
+	    relay_after(s->r, 100, on_reap_timer, s) != NULL)
+		s->reap_armed = true;
 }
 
 /* /bin/sh -c CMD with stdin and stdout on two new pipes. */
@@ -208,6 +256,7 @@ static int spawn(const struct server *s, const char *peer, int *to_child, int *f
 		 pid_t *pidp)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	sigset_t stop, old;
 	pid_t pid;
 	int rc = 0;
 
@@ -215,20 +264,33 @@ static int spawn(const struct server *s, const char *peer, int *to_child, int *f
 		rc = -errno;
 		goto fail;
 	}
+	/* Our stop handler must never run in the child (it would stop the
+	 * server): the stop signals wait, blocked, until the child has the
+	 * default actions back. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, &old);
 	pid = fork();
-	if (pid < 0) {
-		rc = -errno;
-		goto fail;
-	}
 	if (pid == 0) {
 		/* SIG_IGN survives exec; the command gets the usual SIGPIPE. */
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
 			_exit(127);
 		setenv("VSK_PEER", peer, 1);
 		execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
 		_exit(127);
 	}
+	if (pid < 0)
+		rc = -errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		goto fail;
 	close(in[0]);
 	close(out[1]);
 	*to_child = in[1];
@@ -262,6 +324,10 @@ static void serve_client(struct server *s, int cfd, const char *peer)
 	case MODE_SINK:
 		b.sink = sink_out;
 		b.sink_ctx = s;
+		if (s->send_stdin)
+			b.rd = STDIN_FILENO;
+		else if (s->once)
+			a.wr = -1; /* no early shutdown: the close says all went out */
 		break;
 	case MODE_ECHO:
 		a.wr = -1; /* the client's data goes out through B, its own fd */
@@ -277,6 +343,9 @@ static void serve_client(struct server *s, int cfd, const char *peer)
 			free(c);
 			return;
 		}
+		s->nchild++;
+		if (s->once)
+			s->once_pid = c->pid;
 		break;
 	}
 	rc = relay_add(s->r, &a, &b, c);
@@ -341,9 +410,11 @@ static void on_event(void *ctx, enum relay_event ev, const struct relay_info *in
 	if (ev != RELAY_DONE)
 		return;
 	s->last_err = info->err;
-	if (info->err != 0 && (s->verbose || s->once))
+	/* A failed output is said once, naming it, at exit. */
+	if (info->err != 0 && (s->verbose || s->once) && s->out_err == 0)
 		warnx("connection from %s: %s %s: %s", c->peer, info->op ? info->op : "relay",
-		      info->side == 'a' ? "client" : (s->mode == MODE_EXEC ? "command" : "output"),
+		      info->side == 'a' ? "client" : s->mode == MODE_EXEC ? "command" :
+		      s->send_stdin && info->op != NULL && !strcmp(info->op, "read") ? "stdin" : "output",
 		      strerror(info->err));
 	if (s->verbose && s->mode == MODE_ECHO)
 		fprintf(stderr, "vsk: connection from %s closed: %" PRIu64 " bytes echoed\n", c->peer,
@@ -354,12 +425,48 @@ static void on_event(void *ctx, enum relay_event ev, const struct relay_info *in
 	free(c);
 	if (s->mode == MODE_EXEC)
 		reap(s);
+	/* The one client is done; the signal pipe alone keeps nothing going. */
+	if (s->once && s->lfd < 0)
+		relay_stop(s->r);
+}
+
+static void on_stop(void *ctx, int fd)
+{
+	struct server *s = ctx;
+	char b[16];
+
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+	relay_stop(s->r);
+}
+
+/* --once --exec: the command may outlive its stdout; its status is ours. */
+static void wait_once(struct server *s)
+{
+	int st;
+	pid_t pid;
+
+	while (s->once_pid > 0 && !cli_stop_signal()) {
+		pid = waitpid(s->once_pid, &st, 0);
+		if (pid == s->once_pid)
+			reaped(s, pid, st);
+		else if (pid < 0 && errno != EINTR)
+			break;
+	}
+}
+
+static _Noreturn void die_output(const struct server *s)
+{
+	fprintf(stderr, "vsk %s: write %s: %s\n", cli_cmd, s->outname != NULL ? s->outname : "stdout",
+		strerror(s->out_err));
+	exit(1);
 }
 
 int cmd_listen(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "once", no_argument, NULL, '1' },
+		{ "stdin", no_argument, NULL, 'N' },
 		{ "echo", no_argument, NULL, 'E' },
 		{ "exec", required_argument, NULL, 'e' },
 		{ "output", required_argument, NULL, 'o' },
@@ -370,14 +477,17 @@ int cmd_listen(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vsk_opts opts = VSK_OPTS_INIT;
-	struct server s = { .lfd = -1, .out = STDOUT_FILENO };
+	struct server s = { .lfd = -1, .out = STDOUT_FILENO, .cmd_status = -1 };
 	bool echo = false, keep = false, systemd = false;
-	int c, rc;
+	int c, rc, stopfd;
 
-	while ((c = getopt_long(argc, argv, "e:o:kvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:o:kvNh", longopts, NULL)) != -1) {
 		switch (c) {
 		case '1':
 			s.once = true;
+			break;
+		case 'N':
+			s.send_stdin = true;
 			break;
 		case 'E':
 			echo = true;
@@ -415,15 +525,23 @@ int cmd_listen(int argc, char **argv)
 		errx(EXIT_USAGE, "-o is for the default mode, not with --echo or --exec");
 	if (keep && s.once)
 		errx(EXIT_USAGE, "--keep-open and --once cannot be used together");
+	if (s.send_stdin && !s.once)
+		return cli_usage_err("-N (--stdin) needs --once: stdin goes to one client");
+	if (s.send_stdin && (echo || s.cmd != NULL))
+		return cli_usage_err("-N (--stdin) is for the default mode: --%s answers the client itself",
+				     echo ? "echo" : "exec");
 	s.mode = echo ? MODE_ECHO : s.cmd != NULL ? MODE_EXEC : MODE_SINK;
 	if (!systemd) {
 		cli_addr(argv[optind], &s.addr);
 		if (s.addr.kind == VSK_ADDR_STDIO)
-			errx(EXIT_USAGE, "listen needs a socket address, not '-'");
+			return cli_usage_err("'-' is no address to listen on: for stdin/stdout to one "
+					     "client use 'vsk listen --once -N ADDR' or 'vsk proxy ADDR -'");
 		vsk_addr_format(&s.addr, s.text, sizeof(s.text));
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	if (s.send_stdin)
+		cli_ensure_stdio(); /* fd 0 must be stdin, not the listener */
 	if (s.outname != NULL) {
 		s.out = open(s.outname, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (s.out < 0)
@@ -438,11 +556,20 @@ int cmd_listen(int argc, char **argv)
 		s.lfd = vsk_listen(&s.addr, &opts);
 	if (s.lfd < 0)
 		cli_die_explain(-s.lfd, "listen", &s.addr);
+	if (!systemd) {
+		/* The address the kernel bound: port 0 and any become numbers. */
+		cli_sockfile_note(&s.sf, s.lfd);
+		cli_bound_text(s.lfd, &s.addr, s.text, sizeof(s.text));
+	}
+	stopfd = cli_stop_signals(on_kill);
 	rc = relay_new(&s.r, on_event, &s);
 	if (rc == 0)
 		rc = relay_watch(s.r, s.lfd, on_accept, &s);
+	if (rc == 0)
+		rc = relay_watch(s.r, stopfd, on_stop, &s);
 	if (rc < 0) {
 		errno = -rc;
+		cli_sockfile_remove(&s.sf);
 		err(1, "relay for %s", s.text);
 	}
 	if (s.verbose)
@@ -462,15 +589,19 @@ int cmd_listen(int argc, char **argv)
 	relay_free(s.r);
 	if (s.lfd >= 0)
 		close(s.lfd);
-	if (s.out_err != 0) {
-		errno = s.out_err;
-		err(1, "write %s", s.outname != NULL ? s.outname : "stdout");
-	}
+	cli_sockfile_remove(&s.sf);
+	wait_once(&s);
+	if (s.out_err != 0)
+		die_output(&s);
 	if (rc < 0) {
 		errno = -rc;
 		err(1, "relay for %s", s.text);
 	}
 	if (s.outname != NULL && close(s.out) < 0)
 		err(1, "close %s", s.outname);
+	if (cli_stop_signal() != 0)
+		return 0;
+	if (s.once && s.mode == MODE_EXEC && s.cmd_status > 0)
+		return s.cmd_status;
 	return s.once && s.last_err != 0 ? 1 : 0;
 }

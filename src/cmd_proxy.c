@@ -11,6 +11,12 @@
  * pauses for 100 ms on a timer.
  * --systemd takes the listening socket from systemd socket activation
  * (fd 3, LISTEN_FDS=1) instead of LISTEN_ADDR.
+ *
+ * '-' on one side is stdin/stdout, as socat's: "FROM -" accepts one
+ * connection on FROM and relays it to stdin/stdout, "- TO" connects to TO
+ * and relays stdin/stdout (what vsk connect does).  SIGINT, SIGTERM and
+ * SIGHUP stop the server cleanly: the Unix socket file we bound is
+ * removed, exit 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_serve.h"
 #include "dial.h"
 #include "relay.h"
 
@@ -36,12 +43,16 @@ static const char usage_text[] =
 	"       vsk proxy [-v] [--timeout MS | -w SECS] --systemd TARGET_ADDR\n"
 	"  Accept connections on LISTEN_ADDR; relay each to a new connection to\n"
 	"  TARGET_ADDR (vsock, vsock-seq, hybrid, unix, tcp: any pairing).\n"
+	"  '-' as TARGET_ADDR: accept ONE connection, relay it to stdin/stdout\n"
+	"  (socat UNIX-LISTEN:P -); '-' as LISTEN_ADDR: connect to TARGET_ADDR,\n"
+	"  relay stdin/stdout (socat - UNIX-CONNECT:P).  Not both.\n"
 	"  --timeout MS   target connect (and handshake) timeout, 1 ms..24 h\n"
 	"                 (default 10000; 2s, 1.5m too)\n"
 	"  -w SECS        the same in seconds, as nc -w (500ms too)\n"
 	"  --systemd      accept on the socket systemd passed (LISTEN_FDS)\n"
 	"  -v, --verbose  report each connection and its byte counts on stderr\n"
-	"  -h, --help     this text\n";
+	"  -h, --help     this text\n"
+	"SIGINT/SIGTERM/SIGHUP: exit 0, the Unix socket file removed.\n";
 
 struct proxy {
 	struct relay *r;
@@ -50,7 +61,11 @@ struct proxy {
 	struct dial_target target;
 	char from_text[VSK_PATH_MAX + 64], to_text[VSK_PATH_MAX + 64];
 	int lfd;
+	struct cli_sockfile sf;  /* the socket file we bound, removed at exit */
 	int timeout_ms;
+	/* TO is '-': the one client's connection to stdin/stdout. */
+	bool to_stdio, got_client;
+	struct relay_info done;
 	int resolve_fd;          /* a resolution running, -1: none */
 	int64_t resolved_ms;     /* when the last one started */
 	bool verbose;
@@ -123,6 +138,27 @@ static void pause_accept(struct proxy *p)
 		relay_watch(p->r, p->lfd, on_accept, p);
 }
 
+/* TO is '-': this one client gets stdin/stdout; later ones are refused. */
+static void accept_stdio(struct proxy *p, const struct relay_end *a, struct conn *c)
+{
+	struct relay_end io = { .rd = STDIN_FILENO, .wr = STDOUT_FILENO };
+	int rc;
+
+	relay_unwatch(p->r, p->lfd);
+	close(p->lfd);
+	p->lfd = -1;
+	p->got_client = true;
+	if (p->verbose)
+		fprintf(stderr, "vsk: connection from %s to stdin/stdout\n", c->peer);
+	rc = relay_add(p->r, a, &io, c);
+	if (rc < 0) {
+		p->done.err = -rc;
+		p->done.op = NULL;
+		free(c);
+		relay_stop(p->r);
+	}
+}
+
 static void on_accept(void *ctx, int lfd)
 {
 	struct proxy *p = ctx;
@@ -151,6 +187,10 @@ static void on_accept(void *ctx, int lfd)
 		}
 		snprintf(c->peer, sizeof(c->peer), "%s", peer);
 		a = (struct relay_end){ .rd = cfd, .wr = cfd };
+		if (p->to_stdio) {
+			accept_stdio(p, &a, c);
+			return;
+		}
 		if (relay_add_dial(p->r, &a, &p->target, p->timeout_ms, c) < 0) {
 			warnx("client %s: cannot relay it, closed", peer);
 			free(c);
@@ -177,6 +217,13 @@ static void on_event(void *ctx, enum relay_event ev, const struct relay_info *in
 
 	if (ev == RELAY_NEW)
 		return;
+	if (p->to_stdio) {
+		/* The one connection ended: so does the command. */
+		p->done = *info;
+		free(c);
+		relay_stop(p->r);
+		return;
+	}
 	if (ev == RELAY_UP) {
 		if (p->verbose)
 			fprintf(stderr, "vsk: connection from %s to %s\n", c->peer, p->to_text);
@@ -202,9 +249,63 @@ static void on_event(void *ctx, enum relay_event ev, const struct relay_info *in
 static void parse_side(const char *text, struct vsk_addr *a, char *buf, size_t len)
 {
 	cli_addr(text, a);
-	if (a->kind == VSK_ADDR_STDIO)
-		errx(EXIT_USAGE, "proxy needs socket addresses, not '-'");
 	vsk_addr_format(a, buf, len);
+}
+
+static void on_stop(void *ctx, int fd)
+{
+	struct proxy *p = ctx;
+	char b[16];
+
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+	relay_stop(p->r);
+}
+
+/* How a stdin/stdout relay ended (SOCK: the socket's side, 'a' or 'b'):
+ * 0, or 1 with a message.  A reader of stdout that went away (EPIPE) ends
+ * it quietly, as nc's does. */
+static int stdio_status(int rc, const struct relay_info *info, char sock, const char *text)
+{
+	if (rc == 0 && info->err == 0)
+		return 0;
+	errno = rc < 0 ? -rc : info->err;
+	if (info->op == NULL)
+		err(1, "relay %s", text);
+	if (info->side != sock && errno == EPIPE && !strcmp(info->op, "write"))
+		return 0;
+	err(1, "%s %s", info->op,
+	    info->side == sock ? text : (!strcmp(info->op, "read") ? "stdin" : "stdout"));
+}
+
+/* "vsk proxy - TO": connect to TO (a dial with the deadline), then relay
+ * stdin/stdout, as vsk connect does. */
+static int proxy_from_stdio(struct proxy *p)
+{
+	struct relay_end io = { .rd = STDIN_FILENO, .wr = STDOUT_FILENO }, conn;
+	struct relay_info info;
+	struct dial d;
+	int rc, fd;
+
+	cli_ensure_stdio();
+	rc = dial_target_init(&p->target, &p->to, &p->opts);
+	if (rc < 0)
+		cli_die_explain(-rc, p->target.err_op, &p->to);
+	rc = dial_start(&d, &p->target);
+	if (rc == 1)
+		rc = dial_wait(&d, p->timeout_ms);
+	if (rc < 0)
+		cli_die_explain(-rc, d.op, &p->to);
+	fd = dial_take(&d);
+	dial_target_free(&p->target);
+	if (p->verbose)
+		fprintf(stderr, "vsk: stdin/stdout to %s\n", p->to_text);
+	conn = (struct relay_end){ .rd = fd, .wr = fd };
+	rc = relay_pump(&io, &conn, &info);
+	if (p->verbose)
+		fprintf(stderr, "vsk: %s: %" PRIu64 " bytes sent, %" PRIu64 " received\n", p->to_text,
+			info.a_to_b, info.b_to_a);
+	return stdio_status(rc, &info, 'b', p->to_text);
 }
 
 int cmd_proxy(int argc, char **argv)
@@ -220,7 +321,7 @@ int cmd_proxy(int argc, char **argv)
 	struct proxy p = { .opts = VSK_OPTS_INIT, .lfd = -1, .resolve_fd = -1 };
 	bool systemd = false;
 	char msg[512];
-	int c, rc;
+	int c, rc, stopfd;
 
 	while ((c = getopt_long(argc, argv, "vw:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -255,10 +356,17 @@ int cmd_proxy(int argc, char **argv)
 	if (!systemd)
 		parse_side(argv[optind++], &p.from, p.from_text, sizeof(p.from_text));
 	parse_side(argv[optind], &p.to, p.to_text, sizeof(p.to_text));
+	if (!systemd && p.from.kind == VSK_ADDR_STDIO && p.to.kind == VSK_ADDR_STDIO)
+		return cli_usage_err("'-' on both sides: one of FROM and TO must be a socket address");
+	p.to_stdio = p.to.kind == VSK_ADDR_STDIO;
 
 	p.timeout_ms = p.opts.timeout_ms > 0 ? p.opts.timeout_ms : PROXY_TIMEOUT_MS;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (!systemd && p.from.kind == VSK_ADDR_STDIO)
+		return proxy_from_stdio(&p);
+	if (p.to_stdio)
+		cli_ensure_stdio();
 	lopts.nonblock = true;
 	if (systemd)
 		p.lfd = cli_systemd_listener(p.from_text, sizeof(p.from_text));
@@ -266,27 +374,47 @@ int cmd_proxy(int argc, char **argv)
 		p.lfd = vsk_listen(&p.from, &lopts);
 	if (p.lfd < 0)
 		cli_die_explain(-p.lfd, "listen", &p.from);
+	if (!systemd) {
+		/* The address the kernel bound: port 0 and any become numbers. */
+		cli_sockfile_note(&p.sf, p.lfd);
+		cli_bound_text(p.lfd, &p.from, p.from_text, sizeof(p.from_text));
+	}
 	/* The one lookup that may wait, before the loop; clients arriving
 	 * while the name does not resolve are refused and it is tried again. */
-	rc = dial_target_init(&p.target, &p.to, &p.opts);
-	if (rc < 0)
-		warnx("%s", vsk_explain(-rc, p.target.err_op, &p.to, msg, sizeof(msg)));
+	if (!p.to_stdio) {
+		rc = dial_target_init(&p.target, &p.to, &p.opts);
+		if (rc < 0)
+			warnx("%s", vsk_explain(-rc, p.target.err_op, &p.to, msg, sizeof(msg)));
+	}
+	stopfd = cli_stop_signals(NULL);
 	rc = relay_new(&p.r, on_event, &p);
 	if (rc == 0)
 		rc = relay_watch(p.r, p.lfd, on_accept, &p);
+	if (rc == 0)
+		rc = relay_watch(p.r, stopfd, on_stop, &p);
 	if (rc == 0) {
 		if (p.verbose)
-			fprintf(stderr, "vsk: proxy %s -> %s\n", p.from_text, p.to_text);
-		/* Returns only on an epoll failure: the listener is always
-		 * watched or about to be again. */
+			fprintf(stderr, "vsk: proxy %s -> %s\n", p.from_text,
+				p.to_stdio ? "stdin/stdout" : p.to_text);
+		/* Returns on a signal, an epoll failure, or (TO '-') when the
+		 * one connection ended. */
 		rc = relay_run(p.r, -1);
 	}
 	relay_free(p.r);
-	dial_target_free(&p.target);
-	close(p.lfd);
+	if (!p.to_stdio)
+		dial_target_free(&p.target);
+	if (p.lfd >= 0)
+		close(p.lfd);
+	cli_sockfile_remove(&p.sf);
 	if (rc < 0) {
 		errno = -rc;
 		err(1, "relay for %s", p.from_text);
+	}
+	if (p.to_stdio && p.got_client && cli_stop_signal() == 0) {
+		if (p.verbose)
+			fprintf(stderr, "vsk: %s: %" PRIu64 " bytes to stdout, %" PRIu64 " from stdin\n",
+				p.from_text, p.done.a_to_b, p.done.b_to_a);
+		return stdio_status(0, &p.done, 'a', p.from_text);
 	}
 	return 0;
 }

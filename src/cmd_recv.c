@@ -4,10 +4,14 @@
  * every read as "Received message: ...", then "Server closed.".  With
  * --hybrid PATH it listens where `vsk device` delivers guest connections
  * to port 4050 (the Unix socket PATH_4050) and still names the guest's CID.
+ * The listening line names the port actually bound (vsock:any:any).
+ * SIGINT, SIGTERM and SIGHUP end it cleanly: the Unix socket file it
+ * bound is removed, "Server closed." printed, exit 0.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 #include <linux/vm_sockets.h>
 
 #include "cli.h"
+#include "cli_serve.h"
 
 static const char usage_text[] =
 	"usage: vsk recv [-k] [--hybrid PATH] [ADDR]\n"
@@ -24,7 +29,9 @@ static const char usage_text[] =
 	"                   delivers guest connections (port from ADDR, default 4050)\n"
 	"  -k, --keep-open  serve clients one after another instead of exiting\n"
 	"                   (--keep is the old spelling)\n"
-	"  -h, --help       this text\n";
+	"  -h, --help       this text\n"
+	"ADDR is a socket address ('-' is not).  SIGINT/SIGTERM/SIGHUP: exit 0,\n"
+	"the Unix socket file removed.\n";
 
 static void print_client(int fd)
 {
@@ -48,13 +55,38 @@ static void print_client(int fd)
 	}
 }
 
+/* Wait until FD is readable: 0, or -EINTR once a stop signal came. */
+static int wait_in(int fd, int stopfd)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stopfd, .events = POLLIN } };
+
+	for (;;) {
+		if (cli_stop_signal() != 0)
+			return -EINTR;
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (p[1].revents != 0)
+			return -EINTR;
+		if (p[0].revents != 0)
+			return 0;
+	}
+}
+
 /* Print each read as one line, as the seed's C receiver does. */
-static int serve(int fd)
+static int serve(int fd, int stopfd)
 {
 	char buf[4096];
 
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n;
+		int rc = wait_in(fd, stopfd);
+
+		if (rc < 0)
+			return rc;
+		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -77,10 +109,11 @@ int cmd_recv(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *hybrid = NULL, *text = "vsock:2:4050";
-	struct vsk_addr a;
+	struct vsk_addr a, bound;
+	struct cli_sockfile sf;
 	bool keep = false;
 	char name[VSK_PATH_MAX + 32];
-	int c, lfd = -1, fd = -1, rc;
+	int c, lfd = -1, fd = -1, rc, stopfd;
 
 	while ((c = getopt_long(argc, argv, "kh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -115,36 +148,50 @@ int cmd_recv(int argc, char **argv)
 		a.cid = VSK_CID_HOST;
 	}
 	if (a.kind == VSK_ADDR_STDIO)
-		errx(EXIT_USAGE, "recv needs a socket address, not '-'");
+		return cli_usage_err("'-' is no address to receive on: give a socket address "
+				     "(default vsock:2:4050)");
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	lfd = vsk_listen(&a, NULL);
 	if (lfd < 0)
-		cli_die_explain(-lfd, "bind", &a);
+		cli_die_explain(-lfd, "listen", &a);
+	cli_sockfile_note(&sf, lfd);
+	stopfd = cli_stop_signals(NULL);
+	/* The port the kernel bound for "any"; CID any stays -1 (VMADDR_CID_ANY
+	 * as the seed's %d prints it), a hybrid address its CID 2. */
+	if (vsk_listen_addr(lfd, &a, &bound) < 0 || bound.kind != a.kind)
+		bound = a;
+	if (a.kind == VSK_ADDR_HYBRID || a.kind == VSK_ADDR_HYBRID_SEQ)
+		bound.cid = a.cid;
 	if (a.kind == VSK_ADDR_VSOCK || a.kind == VSK_ADDR_VSOCK_SEQ || a.kind == VSK_ADDR_HYBRID ||
 	    a.kind == VSK_ADDR_HYBRID_SEQ)
-		printf("VSOCK server is listening on CID=%d, port=%d...\n", (int)a.cid, (int)a.port);
+		printf("VSOCK server is listening on CID=%d, port=%d...\n", (int)bound.cid, (int)bound.port);
 	else
-		printf("Server is listening on %s...\n", vsk_addr_format(&a, name, sizeof(name)));
+		printf("Server is listening on %s...\n", vsk_addr_format(&bound, name, sizeof(name)));
 
 	do {
-		fd = vsk_accept(lfd, NULL, 0, 0);
+		rc = wait_in(lfd, stopfd);
+		if (rc == -EINTR)
+			break;
+		fd = rc < 0 ? rc : vsk_accept(lfd, NULL, 0, 0);
 		if (fd < 0) {
+			cli_sockfile_remove(&sf);
 			errno = -fd;
-			err(1, "accept %s", vsk_addr_format(&a, name, sizeof(name)));
+			err(1, "accept %s", vsk_addr_format(&bound, name, sizeof(name)));
 		}
 		print_client(fd);
-		rc = serve(fd);
+		rc = serve(fd, stopfd);
 		close(fd);
 		fd = -1;
-		if (rc < 0 && rc != -ECONNRESET) {
+		if (rc < 0 && rc != -ECONNRESET && rc != -EINTR) {
 			errno = -rc;
 			warn("read from client");
 		}
-	} while (keep);
+	} while (keep && cli_stop_signal() == 0);
 	close(lfd);
 	lfd = -1;
+	cli_sockfile_remove(&sf);
 	printf("Server closed.\n");
 	return 0;
 }

@@ -61,7 +61,8 @@ int cmd_send(int argc, char **argv)
 		msg = argv[optind + 1];
 	cli_addr(text, &a);
 	if (a.kind == VSK_ADDR_STDIO)
-		errx(EXIT_USAGE, "send needs a socket address, not '-'");
+		return cli_usage_err("'-' is no address to send to: give a socket address "
+				     "(default vsock:2:4050); to send stdin: 'vsk connect ADDR'");
 	if ((a.kind == VSK_ADDR_VSOCK || a.kind == VSK_ADDR_VSOCK_SEQ) &&
 	    (a.cid == VSK_CID_ANY || a.port == VSK_PORT_ANY))
 		errx(EXIT_USAGE, "cannot connect to %s: name a CID and a port", text);

@@ -35,7 +35,7 @@ static void usage(FILE *f)
 	fprintf(f, "  %-9s %s\n", "version", "vsk's version and the libraries it runs with [--json]");
 	fprintf(f, "\naddresses: vsock:CID:PORT  vsock-seq:CID:PORT  hybrid:PATH:PORT  hybrid-seq:PATH:PORT\n"
 		   "           unix:PATH  tcp:HOST:PORT  (CID: number|host|local|any)\n"
-		   "           -  stdin/stdout, where a command says so (connect, listen, proxy)\n"
+		   "           -  stdin/stdout, on one side of proxy (proxy ADDR -, proxy - ADDR)\n"
 		   "\noptions: -h, --help  this text;  -V, --version  the version;\n"
 		   "         --list-commands  the command names, one per line (for completion)\n"
 		   "\n'vsk <command> --help' for a command's options; man vsk for more.\n");

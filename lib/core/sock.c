@@ -240,6 +240,62 @@ int vsk_listen(const struct vsk_addr *a, const struct vsk_opts *o)
 	return fd;
 }
 
+/* The kernel's name for LFD as a vsk address.  A hybrid listener is the
+ * Unix socket "PATH_PORT": only the address it was asked for can tell, so
+ * ASKED names PATH and PORT when the bound name is exactly that. */
+int vsk_listen_addr(int lfd, const struct vsk_addr *asked, struct vsk_addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), tlen = sizeof(int);
+	int type = SOCK_STREAM, rc;
+
+	memset(a, 0, sizeof(*a));
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len) < 0 ||
+	    getsockopt(lfd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
+		return -errno;
+	switch (ss.ss_family) {
+	case AF_VSOCK: {
+		const struct sockaddr_vm *vm = (const struct sockaddr_vm *)&ss;
+
+		a->kind = type == SOCK_SEQPACKET ? VSK_ADDR_VSOCK_SEQ : VSK_ADDR_VSOCK;
+		a->cid = vm->svm_cid;
+		a->port = vm->svm_port;
+		return 0;
+	}
+	case AF_INET:
+	case AF_INET6:
+		rc = getnameinfo((struct sockaddr *)&ss, len, a->host, sizeof(a->host), a->service,
+				 sizeof(a->service), NI_NUMERICHOST | NI_NUMERICSERV);
+		if (rc != 0)
+			return rc == EAI_SYSTEM ? -errno : -EINVAL;
+		a->kind = VSK_ADDR_TCP;
+		return 0;
+	case AF_UNIX: {
+		const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+		size_t off = offsetof(struct sockaddr_un, sun_path);
+		size_t n = len > off ? (size_t)len - off : 0;
+		char want[sizeof(a->path) + 16];
+
+		a->kind = VSK_ADDR_UNIX;
+		if (n > 0 && un->sun_path[0] == '\0') /* abstract: "@name" */
+			snprintf(a->path, sizeof(a->path), "@%.*s", (int)(n - 1), un->sun_path + 1);
+		else if (n > 0)
+			snprintf(a->path, sizeof(a->path), "%.*s", (int)strnlen(un->sun_path, n),
+				 un->sun_path);
+		if (asked != NULL && (asked->kind == VSK_ADDR_HYBRID || asked->kind == VSK_ADDR_HYBRID_SEQ)) {
+			snprintf(want, sizeof(want), "%s_%u", asked->path, asked->port);
+			if (!strcmp(want, a->path)) {
+				*a = *asked;
+				a->kind = type == SOCK_SEQPACKET ? VSK_ADDR_HYBRID_SEQ : VSK_ADDR_HYBRID;
+			}
+		}
+		return 0;
+	}
+	default:
+		return -EAFNOSUPPORT;
+	}
+}
+
 int vsk_accept(int lfd, char *peer, size_t peerlen, int flags)
 {
 	struct sockaddr_storage ss;

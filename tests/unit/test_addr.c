@@ -13,6 +13,11 @@
 #include <linux/vm_sockets.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "vsk.h"
 
@@ -386,6 +391,97 @@ static void test_tcp_listen_dual_stack(void **state)
 	close(lfd);
 }
 
+/* Listen on TEXT, ask the kernel what was bound: *GOT, and its text. */
+static int listen_got(const char *text, struct vsk_addr *got, char *buf, size_t len)
+{
+	struct vsk_addr a;
+	int fd, rc;
+
+	parse_ok(text, &a);
+	fd = vsk_listen(&a, NULL);
+	if (fd < 0)
+		return fd;
+	rc = vsk_listen_addr(fd, &a, got);
+	close(fd);
+	if (rc == 0)
+		vsk_addr_format(got, buf, len);
+	return rc;
+}
+
+static void test_listen_addr(void **state)
+{
+	char dir[] = "/tmp/vsk-addr.XXXXXX", text[256], buf[256];
+	struct vsk_addr got, back;
+	int fd, rc;
+
+	assert_non_null(mkdtemp(dir));
+	/* tcp port 0: the kernel's port, numeric host, and it parses back. */
+	assert_int_equal(listen_got("tcp:127.0.0.1:0", &got, buf, sizeof(buf)), 0);
+	assert_int_equal(got.kind, VSK_ADDR_TCP);
+	assert_string_equal(got.host, "127.0.0.1");
+	assert_true(atoi(got.service) > 0);
+	parse_ok(buf, &back);
+	assert_string_equal(back.service, got.service);
+	rc = listen_got("tcp:[::1]:0", &got, buf, sizeof(buf));
+	if (rc == 0) {
+		assert_string_equal(got.host, "::1");
+		assert_true(atoi(got.service) > 0);
+		assert_true(strncmp(buf, "tcp:[::1]:", 10) == 0);
+	} else {
+		print_message("skipped tcp:[::1]: no IPv6 loopback here (%s)\n", strerror(-rc));
+	}
+	/* unix: the path; abstract: "@name". */
+	snprintf(text, sizeof(text), "unix:%s/u.sock", dir);
+	assert_int_equal(listen_got(text, &got, buf, sizeof(buf)), 0);
+	assert_int_equal(got.kind, VSK_ADDR_UNIX);
+	assert_string_equal(buf, text);
+	assert_int_equal(listen_got("unix:@vsk-test-listen-addr", &got, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "unix:@vsk-test-listen-addr");
+	/* hybrid: PATH and PORT kept, stream and seqpacket. */
+	snprintf(text, sizeof(text), "hybrid:%s/h.sock:5000", dir);
+	assert_int_equal(listen_got(text, &got, buf, sizeof(buf)), 0);
+	assert_int_equal(got.kind, VSK_ADDR_HYBRID);
+	assert_int_equal(got.port, 5000);
+	assert_string_equal(buf, text);
+	snprintf(text, sizeof(text), "hybrid-seq:%s/h.sock:5001", dir);
+	assert_int_equal(listen_got(text, &got, buf, sizeof(buf)), 0);
+	assert_int_equal(got.kind, VSK_ADDR_HYBRID_SEQ);
+	assert_string_equal(buf, text);
+	/* Without the address asked for, a hybrid socket is just unix:. */
+	parse_ok(text, &back);
+	fd = vsk_listen(&back, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(vsk_listen_addr(fd, NULL, &got), 0);
+	assert_int_equal(got.kind, VSK_ADDR_UNIX);
+	snprintf(text, sizeof(text), "%s/h.sock_5001", dir);
+	assert_string_equal(got.path, text);
+	close(fd);
+	/* vsock any:any: bind and listen only (never connect here). */
+	rc = listen_got("vsock:any:any", &got, buf, sizeof(buf));
+	if (rc == 0) {
+		assert_int_equal(got.kind, VSK_ADDR_VSOCK);
+		assert_int_equal(got.cid, VSK_CID_ANY);
+		assert_true(got.port != VSK_PORT_ANY);
+		assert_true(strncmp(buf, "vsock:any:", 10) == 0 && strcmp(buf, "vsock:any:any") != 0);
+		assert_int_equal(listen_got("vsock-seq:any:any", &got, buf, sizeof(buf)), 0);
+		assert_int_equal(got.kind, VSK_ADDR_VSOCK_SEQ);
+		assert_true(got.port != VSK_PORT_ANY);
+	} else {
+		print_message("skipped vsock:any:any: %s\n", strerror(-rc));
+	}
+	/* No socket, or a family vsk has no address for. */
+	fd = open("/dev/null", O_RDONLY);
+	assert_int_equal(vsk_listen_addr(fd, NULL, &got), -ENOTSOCK);
+	close(fd);
+	fd = socket(AF_NETLINK, SOCK_RAW, 0);
+	if (fd >= 0) {
+		assert_int_equal(vsk_listen_addr(fd, NULL, &got), -EAFNOSUPPORT);
+		close(fd);
+	}
+	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
+	assert_int_equal(system(text), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_long_messages),
 		cmocka_unit_test(test_tcp_listen_dual_stack),
+		cmocka_unit_test(test_listen_addr),
 	};
 	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
 }

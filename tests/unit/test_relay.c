@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -581,6 +582,61 @@ static void test_watch_stop_timeout(void **state)
 	close(p[1]);
 }
 
+/* How the servers stop on SIGINT/SIGTERM/SIGHUP: the handler writes to a
+ * self-pipe the relay watches, whose callback calls relay_stop().  The
+ * loop returns 0 while pairs are still alive (idle, waiting for data), and
+ * relay_free() closes them. */
+static int sig_pipe[2] = { -1, -1 };
+
+static void on_sig(int sig)
+{
+	ssize_t n = write(sig_pipe[1], "s", 1);
+
+	(void)sig;
+	(void)n;
+}
+
+static void test_signal_stops_run(void **state)
+{
+	struct watched w = { .calls = 0 };
+	struct sigaction sa, old;
+	struct relay_end a, b;
+	struct itimerval it = { .it_value = { 0, 50000 } };
+	int x[2], y[2];
+
+	assert_int_equal(pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(relay_new(&w.r, NULL, NULL), 0);
+	two_pairs(SOCK_STREAM, x, y);
+	a = sock_end(x[1]);
+	b = sock_end(y[0]);
+	assert_true(relay_add(w.r, &a, &b, NULL) >= 0);
+	assert_int_equal(relay_watch(w.r, sig_pipe[0], on_readable, &w), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sig; /* no SA_RESTART, as cli_stop_signals() */
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+	/* Without the signal this would time out after 5 s. */
+	assert_int_equal(relay_run(w.r, 5000), 0);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(relay_count(w.r), 1);
+	relay_free(w.r);
+	sigaction(SIGALRM, &old, NULL);
+	alarm(300);
+	/* The relay closed the pair's fds: the outer ends see EOF. */
+	assert_true(closed(x[1]) && closed(y[0]));
+	{
+		char c;
+
+		assert_int_equal(read(x[0], &c, 1), 0);
+		assert_int_equal(read(y[1], &c, 1), 0);
+	}
+	close(x[0]);
+	close(y[1]);
+	close(sig_pipe[0]);
+	close(sig_pipe[1]);
+}
+
 /* relay_pump: the single-pair API connect uses. */
 struct pump_args {
 	int a_rd, a_wr, b;
@@ -642,6 +698,7 @@ int main(void)
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_watch_stop_timeout),
+		cmocka_unit_test(test_signal_stops_run),
 		cmocka_unit_test(test_pump),
 	};
 
