@@ -199,6 +199,7 @@ struct hs_peer {
 	int lfd;
 	const char *reply1, *reply2;
 	char got[64];
+	int go[2]; /* the test says "reply now" here, after dial_start returned */
 };
 
 static void *hs_peer_main(void *arg)
@@ -206,12 +207,17 @@ static void *hs_peer_main(void *arg)
 	struct hs_peer *p = arg;
 	int c = accept(p->lfd, NULL, NULL);
 	ssize_t n = 0, r;
+	char go;
 
 	if (c < 0)
 		return NULL;
 	while (n < (ssize_t)sizeof(p->got) - 1 && (r = read(c, p->got + n, 1)) == 1 && p->got[n] != '\n')
 		n++;
 	p->got[n] = '\0';
+	/* Not before dial_start has returned: it reads a reply already there,
+	 * and the test checks the case where it must wait for one. */
+	if (read(p->go[0], &go, 1) != 1)
+		goto out;
 	if (p->reply1 != NULL && write(c, p->reply1, strlen(p->reply1)) < 0)
 		goto out;
 	usleep(50000);
@@ -227,6 +233,7 @@ static int hybrid_dial(const char *reply1, const char *reply2, char *rest, size_
 		       const char **op)
 {
 	struct hs_peer p = { .reply1 = reply1, .reply2 = reply2 };
+	char one = 1;
 	struct dial_target t;
 	struct vsk_addr a;
 	struct dial d;
@@ -236,6 +243,7 @@ static int hybrid_dial(const char *reply1, const char *reply2, char *rest, size_
 
 	snprintf(path, sizeof(path), "%s/h.sock", dir);
 	p.lfd = unix_listener(path, 4);
+	assert_int_equal(pipe(p.go), 0);
 	assert_int_equal(pthread_create(&th, NULL, hs_peer_main, &p), 0);
 	addr(&a, "hybrid:%s:5005", path);
 	assert_int_equal(dial_target_init(&t, &a, NULL), 0);
@@ -243,6 +251,7 @@ static int hybrid_dial(const char *reply1, const char *reply2, char *rest, size_
 	/* The reply cannot be there yet: the request was just sent. */
 	assert_int_equal(rc, 1);
 	assert_true(d.events & POLLIN);
+	assert_int_equal(write(p.go[1], &one, 1), 1);
 	rc = dial_wait(&d, 2000);
 	*op = d.op;
 	if (rc == 0) {
@@ -255,6 +264,8 @@ static int hybrid_dial(const char *reply1, const char *reply2, char *rest, size_
 		close(fd);
 	}
 	pthread_join(th, NULL);
+	close(p.go[0]);
+	close(p.go[1]);
 	assert_string_equal(p.got, "CONNECT 5005");
 	dial_target_free(&t);
 	close(p.lfd);
