@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "vsk.h"
+#include "helper_tmp.h"
 
 static void parse_ok(const char *text, struct vsk_addr *a)
 {
@@ -478,8 +479,7 @@ static void test_listen_addr(void **state)
 		assert_int_equal(vsk_listen_addr(fd, NULL, &got), -EAFNOSUPPORT);
 		close(fd);
 	}
-	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
-	assert_int_equal(system(text), 0);
+	assert_int_equal(rm_tree(dir), 0);
 }
 
 int main(void)

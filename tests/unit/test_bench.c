@@ -27,6 +27,7 @@
 #include "bench.h"
 #include "relay.h"
 #include "vsk.h"
+#include "helper_tmp.h"
 
 #define MAXINFO 256
 
@@ -707,10 +708,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sockdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return rm_tree(sockdir) == 0 ? 0 : -1;
 }
 
 int main(void)

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "bench.h"
+#include "helper_tmp.h"
 
 static char sockdir[] = "/tmp/vsk-bench-stop-XXXXXX";
 
@@ -266,10 +267,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sockdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return rm_tree(sockdir) == 0 ? 0 : -1;
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 #include "helper_fakeguest.h"
 #include "vsk.h"
 #include "wire.h"
+#include "helper_tmp.h"
 
 #define CID   4
 #define GBUF  65536u   /* the fake guest's buf_alloc */
@@ -76,12 +77,10 @@ static int setup_big(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	dev_destroy(f->d);
 	fg_free(&f->g);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (rm_tree(f->dir) != 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);
 	free(f);
 	return 0;

@@ -28,6 +28,7 @@
 #include "helper_vskbin.h"
 #include "vsk.h"
 #include "wire.h"
+#include "helper_tmp.h"
 
 #define GBUF 65536u
 
@@ -61,13 +62,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	dev_destroy(f->d);
 	for (int i = 0; i < f->nvm; i++)
 		fg_free(&f->g[i]);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (rm_tree(f->dir) != 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);
 	free(f);
 	return 0;

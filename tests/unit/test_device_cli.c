@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "helper_vskbin.h"
+#include "helper_tmp.h"
 
 static char vsk[512], dir[64];
 
@@ -35,11 +36,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return rm_tree(dir) == 0 ? 0 : -1;
 }
 
 /* LINE with "@" replaced by the directory, split at blanks. */

@@ -22,6 +22,7 @@
 #include "helper_fakeguest.h"
 #include "vsk.h"
 #include "wire.h"
+#include "helper_tmp.h"
 
 #define NCLIENTS 300
 
@@ -89,13 +90,11 @@ static int setup_plain(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	dev_destroy(f->d);
 	fg_free(&f->g);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &f->saved), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (rm_tree(f->dir) != 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);
 	free(f);
 	return 0;

@@ -25,6 +25,7 @@
 #include "helper_fakeguest.h"
 #include "vsk.h"
 #include "wire.h"
+#include "helper_tmp.h"
 
 #define VISIBLE  (1u << 20)   /* guest memory table: the first 1 MiB */
 #define BLOCK    (2u << 20)   /* allocated: the second MiB is the canary zone */
@@ -96,15 +97,13 @@ static bool canary_ok(const struct fg *g)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	assert_true(canary_ok(&f->g4));
 	dev_destroy(f->d);
 	fg_free(&f->g4);
 	fg_free(&f->g5);
 	fg_free(&f->g6);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (rm_tree(f->dir) != 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);
 	free(f);
 	return 0;

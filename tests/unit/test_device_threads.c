@@ -25,6 +25,7 @@
 #include "helper_fakeguest.h"
 #include "vsk.h"
 #include "wire.h"
+#include "helper_tmp.h"
 
 #define GBUF 65536u
 
@@ -171,14 +172,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	dev_stop(f->d);
 	guest_free(&f->g4);
 	guest_free(&f->g5);
 	dev_destroy(f->d);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (rm_tree(f->dir) != 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);
 	pthread_mutex_destroy(&f->log.lock);
 	free(f);

@@ -27,6 +27,7 @@
 
 #include "helper_vskbin.h"
 #include "helper_stream.h"
+#include "helper_tmp.h"
 
 static char vsk_bin[PATH_MAX];
 static char dir[] = "/tmp/vsk-proxy-test-XXXXXX";
@@ -48,16 +49,12 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[PATH_MAX + 16];
-
 	/* Only children never reaped: their pids cannot have been reused. */
 	for (int i = 0; i < nspawned; i++)
 		if (spawned[i] > 0 && kill(spawned[i], SIGKILL) == 0)
 			waitpid(spawned[i], NULL, 0);
 	nspawned = 0;
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return rm_tree(dir) == 0 ? 0 : -1;
 }
 
 #define SKIP_WITHOUT_VSK()                                                              \

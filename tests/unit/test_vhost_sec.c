@@ -30,6 +30,7 @@
 #include "helper_devtest.h"
 #include "helper_frontend.h"
 #include "vhost.h"
+#include "helper_tmp.h"
 
 #define MEM     (1u << 20)
 #define BUF     0x40000u
@@ -208,7 +209,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	vm5_prompt(f);
 	__atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
@@ -222,8 +222,7 @@ static int teardown(void **state)
 	close(f->mem5);
 	free(f->snap5);
 	vu_mem_set_process_limits(VU_PROC_MAX_BYTES_DEFAULT, VU_PROC_MAX_REGIONS_DEFAULT);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (rm_tree(f->dir) != 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
