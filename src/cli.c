@@ -17,15 +17,21 @@ int cli_usage(const char *text, bool asked)
 	return asked ? 0 : EXIT_USAGE;
 }
 
+/* "vsk CMD: <what is wrong>" and the hint to the command's --help. */
+static void usage_line(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "vsk %s: ", cli_cmd);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nsee 'vsk %s --help'\n", cli_cmd);
+}
+
 int cli_usage_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "vsk %s: ", cli_cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	usage_line(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nsee 'vsk %s --help'\n", cli_cmd);
 	return EXIT_USAGE;
 }
 
@@ -33,11 +39,9 @@ _Noreturn void cli_usage_die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "vsk %s: ", cli_cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	usage_line(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nsee 'vsk %s --help'\n", cli_cmd);
 	exit(EXIT_USAGE);
 }
 
