@@ -97,6 +97,15 @@ t_version_forms() {
 	fi
 	run_vsk version --bogus
 	expect_rc 2 "vsk version --bogus" || return
+	[ "$errout" = "vsk version: '--bogus': the only option is --json"$'\n'"see 'vsk version --help'" ] ||
+		{ fail "vsk version --bogus: $errout"; return; }
+	# --help lists help and version as commands: 'vsk help' knows them.
+	run_vsk help version
+	expect_rc 0 "vsk help version" || return
+	[[ $out == "usage: vsk version [--json]"* ]] || { fail "vsk help version: $out"; return; }
+	run_vsk help help
+	expect_rc 0 "vsk help help" || return
+	[[ $out == *"commands:"* ]] || { fail "vsk help help: $out"; return; }
 	pass
 }
 
