@@ -28,6 +28,15 @@ connect unix:a unix:b|'unix:b' is extra
 proxy unix:a unix:b unix:c|'unix:c' is extra
 bench|missing ADDR
 device|no VM given
+listen --echo --exec cat unix:/a|--echo and --exec
+listen --once -k unix:/a|--keep-open and --once
+bench --rr --crr unix:/a|choose one of
+bench -s --rr unix:/a|-s takes no test options
+connect --bind 5 unix:/a|--bind is for vsock
+recv unix:/a unix:/b|'unix:/b' is extra
+send unix:/a m extra|'extra' is extra
+cid extra|'extra' is extra
+check extra|'extra' is extra
 LIST
 	pass
 }
