@@ -75,7 +75,7 @@ static void on_stop(int sig)
 static void set_test(struct opts *o, int t)
 {
 	if (o->test >= 0 && o->test != t)
-		errx(EXIT_USAGE, "choose one of -R, --bidir, --rr, --crr");
+		cli_usage_die("choose one of -R, --bidir, --rr, --crr");
 	o->test = t;
 }
 
@@ -422,15 +422,15 @@ int cmd_bench(int argc, char **argv)
 	o.bp.test = o.test < 0 ? BENCH_T_UP : (enum bench_test)o.test;
 	if (o.server && (o.test >= 0 || o.have_len || o.have_time || o.bp.bytes || o.bp.count || o.json ||
 			 o.bp.nocheck))
-		errx(EXIT_USAGE, "-s takes no test options: the client chooses the test");
+		cli_usage_die("-s takes no test options: the client chooses the test");
 	if (!o.server && (o.quiet || o.verbose))
-		errx(EXIT_USAGE, "-q and -v are for the server (-s)");
+		cli_usage_die("-q and -v are for the server (-s)");
 	if (o.bp.bytes && (o.bp.test == BENCH_T_RR || o.bp.test == BENCH_T_CRR))
-		errx(EXIT_USAGE, "-n is for throughput tests; use -c with --rr or --crr");
+		cli_usage_die("-n is for throughput tests; use -c with --rr or --crr");
 	if (o.bp.count && o.bp.test != BENCH_T_RR && o.bp.test != BENCH_T_CRR)
-		errx(EXIT_USAGE, "-c is for --rr and --crr; use -n for throughput");
+		cli_usage_die("-c is for --rr and --crr; use -n for throughput");
 	if (o.have_time && (o.bp.bytes || o.bp.count))
-		errx(EXIT_USAGE, "-t and -%c both bound the test: choose one", o.bp.bytes ? 'n' : 'c');
+		cli_usage_die("-t and -%c both bound the test: choose one", o.bp.bytes ? 'n' : 'c');
 	if (!o.have_len)
 		o.bp.msg_len = (o.bp.test == BENCH_T_RR || o.bp.test == BENCH_T_CRR) ? 64 : 128 * 1024;
 	cli_addr(argv[optind], &o.addr);

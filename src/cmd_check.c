@@ -138,7 +138,7 @@ int cmd_check(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		errx(EXIT_USAGE, "check takes no arguments (see 'vsk check --help')");
+		cli_usage_die("no arguments taken ('%s' is extra)", argv[optind]);
 
 	r = malloc(sizeof(*r));
 	if (r == NULL)

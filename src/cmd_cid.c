@@ -111,7 +111,7 @@ int cmd_cid(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		errx(EXIT_USAGE, "cid takes no arguments (see 'vsk cid --help')");
+		cli_usage_die("no arguments taken ('%s' is extra)", argv[optind]);
 
 	vsk_probe_transports(&t);
 	if (json)

@@ -134,7 +134,7 @@ int cmd_connect(int argc, char **argv)
 		return cli_usage_err("'-' is no address to connect to: stdin/stdout are the other end "
 				     "already (to accept one client on stdin/stdout: 'vsk proxy ADDR -')");
 	if (bind_set && a.kind != VSK_ADDR_VSOCK && a.kind != VSK_ADDR_VSOCK_SEQ)
-		errx(EXIT_USAGE, "--bind is for vsock addresses only");
+		cli_usage_die("--bind is for vsock addresses only");
 	vsk_addr_format(&a, text, sizeof(text));
 
 	signal(SIGPIPE, SIG_IGN);

@@ -514,17 +514,17 @@ int cmd_listen(int argc, char **argv)
 		}
 	}
 	if (systemd && argc - optind != 0)
-		errx(EXIT_USAGE, "--systemd takes the socket from systemd: no ADDR");
+		cli_usage_die("--systemd takes the socket from systemd: no ADDR");
 	if (!systemd && argc - optind == 0)
 		return cli_usage_err("missing ADDR: what to listen on (or --systemd)");
 	if (!systemd && argc - optind > 1)
 		return cli_usage_err("one ADDR, not %d ('%s' is extra)", argc - optind, argv[optind + 1]);
 	if (echo && s.cmd != NULL)
-		errx(EXIT_USAGE, "--echo and --exec cannot be used together");
+		cli_usage_die("--echo and --exec cannot be used together");
 	if (s.outname != NULL && (echo || s.cmd != NULL))
-		errx(EXIT_USAGE, "-o is for the default mode, not with --echo or --exec");
+		cli_usage_die("-o is for the default mode, not with --echo or --exec");
 	if (keep && s.once)
-		errx(EXIT_USAGE, "--keep-open and --once cannot be used together");
+		cli_usage_die("--keep-open and --once cannot be used together");
 	if (s.send_stdin && !s.once)
 		return cli_usage_err("-N (--stdin) needs --once: stdin goes to one client");
 	if (s.send_stdin && (echo || s.cmd != NULL))

@@ -130,18 +130,18 @@ int cmd_recv(int argc, char **argv)
 		}
 	}
 	if (argc - optind > 1)
-		errx(EXIT_USAGE, "recv takes at most one address (see 'vsk recv --help')");
+		cli_usage_die("one ADDR at most, not %d ('%s' is extra)", argc - optind, argv[optind + 1]);
 	if (optind < argc)
 		text = argv[optind];
 	cli_addr(text, &a);
 	if (hybrid != NULL) {
 		if (a.kind != VSK_ADDR_VSOCK && a.kind != VSK_ADDR_HYBRID && a.kind != VSK_ADDR_VSOCK_SEQ &&
 		    a.kind != VSK_ADDR_HYBRID_SEQ)
-			errx(EXIT_USAGE, "--hybrid takes the port from a vsock: address, not '%s'", text);
+			cli_usage_die("--hybrid takes the port from a vsock: address, not '%s'", text);
 		if (strlen(hybrid) + 12 > sizeof(a.path))
-			errx(EXIT_USAGE, "--hybrid path too long: %s", hybrid);
+			cli_usage_die("--hybrid path too long (%zu bytes, at most %zu)", strlen(hybrid), sizeof(a.path) - 12);
 		if (a.port == VSK_PORT_ANY)
-			errx(EXIT_USAGE, "--hybrid needs a port number, not any");
+			cli_usage_die("--hybrid needs a port number, not any");
 		snprintf(a.path, sizeof(a.path), "%s", hybrid);
 		/* A SEQPACKET address listens for the device's SEQPACKET calls. */
 		a.kind = vsk_addr_socktype(&a) == SOCK_SEQPACKET ? VSK_ADDR_HYBRID_SEQ : VSK_ADDR_HYBRID;

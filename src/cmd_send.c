@@ -54,7 +54,7 @@ int cmd_send(int argc, char **argv)
 		}
 	}
 	if (argc - optind > 2)
-		errx(EXIT_USAGE, "send takes an address and one message; quote the message");
+		cli_usage_die("an ADDR and one MESSAGE, not %d arguments ('%s' is extra): quote the message", argc - optind, argv[optind + 2]);
 	if (optind < argc)
 		text = argv[optind];
 	if (optind + 1 < argc)
@@ -65,7 +65,7 @@ int cmd_send(int argc, char **argv)
 				     "(default vsock:2:4050); to send stdin: 'vsk connect ADDR'");
 	if ((a.kind == VSK_ADDR_VSOCK || a.kind == VSK_ADDR_VSOCK_SEQ) &&
 	    (a.cid == VSK_CID_ANY || a.port == VSK_PORT_ANY))
-		errx(EXIT_USAGE, "cannot connect to %s: name a CID and a port", text);
+		cli_usage_die("cannot connect to %s: name a CID and a port", text);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);

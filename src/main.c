@@ -55,6 +55,13 @@ static int version(int argc, char **argv)
 {
 	bool json = argc > 1 && !strcmp(argv[1], "--json");
 
+	/* Its usage mistakes say "vsk version: ...", not "vsk vsk: ...". */
+	cli_cmd = "version";
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return cli_usage("usage: vsk version [--json]   (also vsk -V, vsk --version)\n"
+				 "  vsk's version, then the libpcap and zlib it runs with\n"
+				 "  --json      one JSON object: version, libpcap, zlib\n"
+				 "  -h, --help  this text\n", true);
 	if (argc > 2 || (argc == 2 && !json))
 		return cli_usage_err("'%s': the only option is --json", argv[argc - 1]);
 	if (!json) {
@@ -105,6 +112,13 @@ int main(int argc, char **argv)
 		}
 		if (argc > 3)
 			errx(EXIT_USAGE, "help takes one command name (see 'vsk --help')");
+		/* vsk --help lists help and version among the commands. */
+		if (!strcmp(argv[2], "help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[2], "version"))
+			return version(2, hargv);
 		if ((c = find_cmd(argv[2])) == NULL)
 			errx(EXIT_USAGE, "help: '%s' is not a vsk command (see 'vsk --help')", argv[2]);
 		return run(c, 2, hargv);

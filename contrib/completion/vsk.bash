@@ -113,8 +113,12 @@ _vsk()
 			COMPREPLY=($(compgen -W "${word%:*}:any" -- "$word")) ;;
 		*)
 			# '-' (stdin/stdout) only where the command takes it.
-			local dash=
+			# Not both sides of proxy: once one is '-', the other is not.
+			local dash= w
 			[[ $cmd == proxy ]] && dash=-
+			for w in "${COMP_WORDS[@]:i+1:COMP_CWORD-i-1}"; do
+				[[ $w == - ]] && dash=
+			done
 			COMPREPLY=($(compgen -W "$_vsk_addrs $dash" -- "$word")) ;;
 		esac
 		if [[ $word == *:* && $COMP_WORDBREAKS == *:* ]]; then

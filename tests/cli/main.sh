@@ -28,6 +28,15 @@ connect unix:a unix:b|'unix:b' is extra
 proxy unix:a unix:b unix:c|'unix:c' is extra
 bench|missing ADDR
 device|no VM given
+listen --echo --exec cat unix:/a|--echo and --exec
+listen --once -k unix:/a|--keep-open and --once
+bench --rr --crr unix:/a|choose one of
+bench -s --rr unix:/a|-s takes no test options
+connect --bind 5 unix:/a|--bind is for vsock
+recv unix:/a unix:/b|'unix:/b' is extra
+send unix:/a m extra|'extra' is extra
+cid extra|'extra' is extra
+check extra|'extra' is extra
 LIST
 	pass
 }
@@ -97,6 +106,15 @@ t_version_forms() {
 	fi
 	run_vsk version --bogus
 	expect_rc 2 "vsk version --bogus" || return
+	[ "$errout" = "vsk version: '--bogus': the only option is --json"$'\n'"see 'vsk version --help'" ] ||
+		{ fail "vsk version --bogus: $errout"; return; }
+	# --help lists help and version as commands: 'vsk help' knows them.
+	run_vsk help version
+	expect_rc 0 "vsk help version" || return
+	[[ $out == "usage: vsk version [--json]"* ]] || { fail "vsk help version: $out"; return; }
+	run_vsk help help
+	expect_rc 0 "vsk help help" || return
+	[[ $out == *"commands:"* ]] || { fail "vsk help help: $out"; return; }
 	pass
 }
 
