@@ -79,7 +79,9 @@ struct server {
 	struct cli_sockfile sf; /* the socket file we bound, removed at exit */
 	pid_t once_pid;   /* --once --exec: the command, waited for at exit */
 	int cmd_status;   /* ... and its exit status, -1 until known */
-	int nchild;       /* --exec commands not reaped yet */
+	pid_t *kids;      /* --exec commands not reaped yet, each its own */
+	int nchild, kcap; /* process group: a stop ends what they started too */
+	bool ending;      /* a stop ends them: their signal is not news */
 	bool reap_armed;  /* a timer will look for ended commands again */
 	int out_err;      /* errno of a failed output write: fatal */
 	char *pend;       /* the rest of a chunk stdout did not take yet */
@@ -213,13 +215,17 @@ static void reaped(struct server *s, pid_t pid, int st)
 {
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
 
-	s->nchild--;
+	for (int i = 0; i < s->nchild; i++)
+		if (s->kids[i] == pid) {
+			s->kids[i] = s->kids[--s->nchild];
+			break;
+		}
 	if (pid == s->once_pid) {
 		s->cmd_status = code;
 		s->once_pid = 0;
 	}
 	/* With --once the exit status says it. */
-	if (!s->verbose && (code == 0 || s->once))
+	if (s->ending || (!s->verbose && (code == 0 || s->once)))
 		return;
 	if (WIFEXITED(st))
 		fprintf(stderr, "vsk: command (pid %d) exited %d\n", (int)pid, code);
@@ -282,12 +288,16 @@ static int spawn(const struct server *s, const char *peer, int *to_child, int *f
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
 			_exit(127);
+		/* Its own process group, so a stop reaches what it starts. */
+		setpgid(0, 0);
 		setenv("VSK_PEER", peer, 1);
 		execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
 		_exit(127);
 	}
 	if (pid < 0)
 		rc = -errno;
+	else
+		setpgid(pid, pid); /* also here: whichever runs first */
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		goto fail;
@@ -334,7 +344,20 @@ static void serve_client(struct server *s, int cfd, const char *peer)
 		b.wr = cfd;
 		break;
 	case MODE_EXEC:
-		rc = spawn(s, peer, &b.wr, &b.rd, &c->pid);
+		rc = 0;
+		if (s->nchild == s->kcap) {
+			int cap = s->kcap > 0 ? 2 * s->kcap : 16;
+			pid_t *k = realloc(s->kids, (size_t)cap * sizeof(*k));
+
+			if (k == NULL) {
+				rc = -ENOMEM;
+			} else {
+				s->kids = k;
+				s->kcap = cap;
+			}
+		}
+		if (rc == 0)
+			rc = spawn(s, peer, &b.wr, &b.rd, &c->pid);
 		if (rc < 0) {
 			errno = -rc;
 			warn("exec for %s", peer);
@@ -343,7 +366,7 @@ static void serve_client(struct server *s, int cfd, const char *peer)
 			free(c);
 			return;
 		}
-		s->nchild++;
+		s->kids[s->nchild++] = c->pid;
 		if (s->once)
 			s->once_pid = c->pid;
 		break;
@@ -453,6 +476,29 @@ static void wait_once(struct server *s)
 		else if (pid < 0 && errno != EINTR)
 			break;
 	}
+}
+
+/* Stopped by a signal: the commands still running, and what they started,
+ * get SIGTERM (SIGKILL after 2 s), so none outlives the server. */
+static void end_kids(struct server *s)
+{
+	pid_t pid;
+	int st;
+
+	s->ending = true;
+	for (int i = 0; i < s->nchild; i++)
+		kill(-s->kids[i], SIGTERM);
+	for (int t = 0; t < 200 && s->nchild > 0; t++) {
+		while (s->nchild > 0 && (pid = waitpid(-1, &st, WNOHANG)) > 0)
+			reaped(s, pid, st);
+		if (s->nchild > 0)
+			usleep(10000);
+	}
+	for (int i = 0; i < s->nchild; i++)
+		kill(-s->kids[i], SIGKILL);
+	while (s->nchild > 0 && ((pid = waitpid(-1, &st, 0)) > 0 || errno == EINTR))
+		if (pid > 0)
+			reaped(s, pid, st);
 }
 
 static _Noreturn void die_output(const struct server *s)
@@ -591,6 +637,9 @@ int cmd_listen(int argc, char **argv)
 		close(s.lfd);
 	cli_sockfile_remove(&s.sf);
 	wait_once(&s);
+	if (cli_stop_signal() != 0)
+		end_kids(&s);
+	free(s.kids);
 	if (s.out_err != 0)
 		die_output(&s);
 	if (rc < 0) {

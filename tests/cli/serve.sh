@@ -367,3 +367,26 @@ t_serve_listen_word() {
 	[[ $errout == "vsk: listen hybrid:$h:4050"* ]] || { fail "listen: $errout"; return; }
 	pass
 }
+
+case_add serve_exec_stop_ends_commands "a stop (SIGTERM) ends the --exec commands still running and what they started: none outlives listen"
+t_serve_exec_stop_ends_commands() {
+	local s=$tmp/e.sock mark="31.$$" cpid left
+	# The command starts a child of its own (sleep), as real commands do.
+	bg_vsk "$tmp/l.out" "$tmp/l.err" listen --exec "sleep $mark; :" unix:"$s"
+	wait_sock "$s" || { fail "listen made no socket"; kill "$pid"; return; }
+	sleep 30 | timeout 20 "$VSK" connect unix:"$s" >/dev/null 2>&1 &
+	cpid=$!
+	for ((i = 0; i < 50; i++)); do pgrep -f "sleep $mark" >/dev/null && break; sleep 0.1; done
+	pgrep -f "sleep $mark" >/dev/null || { fail "the command never started"; kill "$pid" "$cpid"; return; }
+	kill -TERM "$pid"
+	wait_pid "$pid" 10
+	rc=$?
+	left=$(pgrep -f "sleep $mark")
+	[ -n "$left" ] && kill $left 2>/dev/null
+	kill "$cpid" 2>/dev/null
+	wait "$cpid" 2>/dev/null
+	[ "$rc" = 0 ] || { fail "listen stopped by SIGTERM: exit $rc, want 0: $(cat "$tmp/l.err")"; return; }
+	[ -z "$left" ] || { fail "the command's 'sleep $mark' outlived listen (pid $left)"; return; }
+	[ -e "$s" ] && { fail "socket file left"; return; }
+	pass
+}
