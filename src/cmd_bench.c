@@ -247,6 +247,10 @@ static int run_client(struct opts *o)
 	if (rc < 0 && res.op != NULL)
 		/* The connect itself failed: the explained message. */
 		vsk_explain(res.err, res.op, &o->addr, msg, sizeof(msg));
+	else if (rc < 0 && res.alien && strstr(res.msg, "closed") != NULL)
+		/* A bench server that stopped closes too: say both. */
+		snprintf(msg, sizeof(msg), "%s: no report from the peer (%s): it is not 'vsk bench -s', "
+			 "or that server stopped", o->addr_text, res.msg);
 	else if (rc < 0 && res.alien)
 		snprintf(msg, sizeof(msg), "%s: the peer did not answer like 'vsk bench -s' (%s)",
 			 o->addr_text, res.msg);
@@ -275,6 +279,13 @@ static void on_conn(void *ctx, const struct bench_conn_info *i)
 {
 	const struct opts *o = ctx;
 
+	if (i->err == EPIPE || i->err == ECONNRESET) {
+		/* An interrupted client (Ctrl-C): no fault of ours; -q hushes it. */
+		if (!o->quiet)
+			warnx("bench from %s (%s): the client went away before its report (%s)", i->peer,
+			      bench_mode_name(i->mode), i->msg);
+		return;
+	}
 	if (i->err != 0) {
 		warnx("bench from %s (%s): %s", i->peer, bench_mode_name(i->mode), i->msg);
 		return;
