@@ -181,7 +181,7 @@ static void set_flag(struct dev_vm_cfg *one, const char *key, const char *val)
 	char ebuf[512];
 
 	if (dev_cfg_set(one, key, val, ebuf, sizeof(ebuf)) < 0)
-		errx(EXIT_USAGE, "--%s: %s", key, ebuf);
+		cli_usage_die("--%s: %s", key, ebuf);
 }
 
 int cmd_device(int argc, char **argv)
@@ -235,12 +235,12 @@ int cmd_device(int argc, char **argv)
 			break;
 		case O_SOCKET:
 			if (strlen(optarg) >= sizeof(one.socket))
-				errx(EXIT_USAGE, "--socket path too long: %s", optarg);
+				cli_usage_die("--socket path too long: %s", optarg);
 			key = "socket";
 			break;
 		case O_UDS:
 			if (strlen(optarg) >= sizeof(one.uds))
-				errx(EXIT_USAGE, "--uds-path too long: %s", optarg);
+				cli_usage_die("--uds-path too long: %s", optarg);
 			key = "uds-path";
 			break;
 		case O_FWD_CID:
@@ -302,11 +302,11 @@ int cmd_device(int argc, char **argv)
 			free(vms);
 			return cli_usage(usage_text, true);
 		case ':':
-			errx(EXIT_USAGE, "option '%s' needs a value (see vsk device --help)", argv[optind - 1]);
+			cli_usage_die("option '%s' needs a value", argv[optind - 1]);
 		default:
 			if (optopt != 0)
-				errx(EXIT_USAGE, "unknown option '-%c' (accepted: %s)", optopt, options_accepted);
-			errx(EXIT_USAGE, "unknown option '%s' (accepted: %s)", argv[optind - 1], options_accepted);
+				cli_usage_die("unknown option '-%c' (accepted: %s)", optopt, options_accepted);
+			cli_usage_die("unknown option '%s' (accepted: %s)", argv[optind - 1], options_accepted);
 		}
 		if (key != NULL) {
 			set_flag(&one, key, optarg);
@@ -314,17 +314,17 @@ int cmd_device(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		errx(EXIT_USAGE, "unexpected argument '%s' (see vsk device --help)", argv[optind]);
+		cli_usage_die("unexpected argument '%s' (a VM is given by options)", argv[optind]);
 	/* Both on stdout, the counter lines would corrupt the pcap stream. */
 	if (pcap != NULL && strcmp(pcap, "-") == 0 && json)
 		return cli_usage_err("--pcap - writes pcap to stdout; it cannot also carry --json's counter lines");
 	if (single + (nvm > 0) + (config != NULL) > 1)
-		errx(EXIT_USAGE, "use one of the per-VM flags (--guest-cid, --socket, ...), --vm, --config");
+		cli_usage_die("use one of the per-VM flags (--guest-cid, --socket, ...), --vm, --config");
 	if (vms == NULL)
 		err(1, "device setup");
 	if (single) {
 		if (dev_cfg_check(&one, 1, ebuf, sizeof(ebuf)) < 0)
-			errx(EXIT_USAGE, "%s", ebuf);
+			cli_usage_die("%s", ebuf);
 		if ((cfg = dev_cfgs_add(&cfgs)) == NULL)
 			err(1, "device setup");
 		*cfg = one;
@@ -333,7 +333,7 @@ int cmd_device(int argc, char **argv)
 		if ((cfg = dev_cfgs_add(&cfgs)) == NULL)
 			err(1, "device setup");
 		if (dev_cfg_parse_vm(vms[i], cfg, ebuf, sizeof(ebuf)) < 0)
-			errx(EXIT_USAGE, "--vm %s: %s", vms[i], ebuf);
+			cli_usage_die("--vm %s: %s", vms[i], ebuf);
 	}
 	free(vms);
 	if (config != NULL) {
@@ -345,12 +345,12 @@ int cmd_device(int argc, char **argv)
 	cfg = cfgs.v;
 	ncfg = cfgs.n;
 	if (mode_arg != NULL && parse_mode(mode_arg, &mode) < 0)
-		errx(EXIT_USAGE, "--socket-mode %s: expected octal permissions 0 to 0777, e.g. 0600 or 0660",
+		cli_usage_die("--socket-mode %s: expected octal permissions 0 to 0777, e.g. 0600 or 0660",
 		     mode_arg);
 	if (ncfg == 0)
 		return cli_usage_err("no VM given: --socket PATH --uds-path PATH [--guest-cid N], --vm, or --config");
 	if (dev_cfg_check(cfg, ncfg, ebuf, sizeof(ebuf)) < 0)
-		errx(EXIT_USAGE, "%s", ebuf);
+		cli_usage_die("%s", ebuf);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal; /* no SA_RESTART: the loop must wake */

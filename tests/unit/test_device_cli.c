@@ -1,7 +1,7 @@
 /* vsk device as a user starts it: the command lines of rust-vmm's
  * vhost-device-vsock README (with paths in a temporary directory) start
  * it, every socket appears, SIGTERM ends it with 0 and the sockets go;
- * usage mistakes are one line and exit 2.  Only the Unix back end and a
+ * usage mistakes are one line and a hint, exit 2.  Only the Unix back end and a
  * forward-cid VM without forward-listen (which opens no AF_VSOCK socket
  * until a guest connects) run here; the README's forward-listen lines run
  * in the lab (tests/lab/cases.sh device_dropin_vsock). */
@@ -184,7 +184,7 @@ static void test_readme_lines_start(void **state)
 	starts("--config=@/vms.yaml", "@/vhost3.socket @/vm3.vsock @/vhost4.socket @/vm4.vsock");
 }
 
-/* LINE is refused: exit 2, one line, containing every WORDS item. */
+/* LINE is refused: exit 2, one line containing every WORDS item, the hint. */
 static void refused(const char *line, const char *words)
 {
 	char errf[128], text[4096], w[512], *save = NULL;
@@ -197,8 +197,10 @@ static void refused(const char *line, const char *words)
 	slurp(errf, text, sizeof(text));
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 2)
 		fail_msg("vsk device %s: status 0x%x, want exit 2: %s", line, st, text);
-	if (strchr(text, '\n') != strrchr(text, '\n') || strncmp(text, "vsk", 3) != 0)
-		fail_msg("vsk device %s: want one line starting with vsk: %s", line, text);
+	/* What is wrong on one line, then the hint, as every command. */
+	if (strncmp(text, "vsk device: ", 12) != 0 || strstr(text, "\nsee 'vsk device --help'\n") == NULL ||
+	    strchr(text, '\n') + 1 != strstr(text, "see 'vsk device --help'"))
+		fail_msg("vsk device %s: want 'vsk device: ...' and the hint: %s", line, text);
 	snprintf(w, sizeof(w), "%s", words);
 	for (char *p = strtok_r(w, "|", &save); p != NULL; p = strtok_r(NULL, "|", &save))
 		if (strstr(text, p) == NULL)
