@@ -243,15 +243,21 @@ static void on_reap_timer(void *ctx)
 	reap(s);
 }
 
-/* A command may exit after its connection ended: while more commands run
- * than connections, look again every 100 ms (its status is logged). */
-static void reap(struct server *s)
+/* The commands that have ended by now. */
+static void reap_ended(struct server *s)
 {
 	pid_t pid;
 	int st;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+	while (s->nchild > 0 && (pid = waitpid(-1, &st, WNOHANG)) > 0)
 		reaped(s, pid, st);
+}
+
+/* A command may exit after its connection ended: while more commands run
+ * than connections, look again every 100 ms (its status is logged). */
+static void reap(struct server *s)
+{
+	reap_ended(s);
 	if (s->nchild > relay_count(s->r) && !s->reap_armed && !s->once &&
 	    relay_after(s->r, 100, on_reap_timer, s) != NULL)
 		s->reap_armed = true;
@@ -489,8 +495,7 @@ static void end_kids(struct server *s)
 	for (int i = 0; i < s->nchild; i++)
 		kill(-s->kids[i], SIGTERM);
 	for (int t = 0; t < 200 && s->nchild > 0; t++) {
-		while (s->nchild > 0 && (pid = waitpid(-1, &st, WNOHANG)) > 0)
-			reaped(s, pid, st);
+		reap_ended(s);
 		if (s->nchild > 0)
 			usleep(10000);
 	}
