@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_serve.h"
+#include "relay.h"
 
 static const int stop_sigs[] = { SIGINT, SIGTERM, SIGHUP };
 static int stop_pipe[2] = { -1, -1 };
@@ -46,6 +47,21 @@ int cli_stop_signals(void (*fn)(void))
 	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
 		sigaction(stop_sigs[i], &sa, NULL);
 	return stop_pipe[0];
+}
+
+/* The stop pipe is readable: empty it, end the loop. */
+static void on_stop_pipe(void *ctx, int fd)
+{
+	char b[16];
+
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+	relay_stop(ctx);
+}
+
+int cli_stop_relay(struct relay *r, int stopfd)
+{
+	return relay_watch(r, stopfd, on_stop_pipe, r);
 }
 
 int cli_stop_signal(void)
@@ -103,4 +119,20 @@ void cli_ensure_stdio(void)
 	for (int fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
 			err(1, "open /dev/null");
+}
+
+/* How a stdin/stdout relay ended (SOCK: the socket's side, 'a' or 'b'):
+ * 0, or 1 with a message.  A reader of stdout that went away (EPIPE) ends
+ * it quietly, as nc's does. */
+int cli_stdio_status(int rc, const struct relay_info *info, char sock, const char *text)
+{
+	if (rc == 0 && info->err == 0)
+		return 0;
+	errno = rc < 0 ? -rc : info->err;
+	if (info->op == NULL)
+		err(1, "relay %s", text);
+	if (info->side != sock && errno == EPIPE && !strcmp(info->op, "write"))
+		return 0;
+	err(1, "%s %s", info->op,
+	    info->side == sock ? text : (!strcmp(info->op, "read") ? "stdin" : "stdout"));
 }

@@ -1,6 +1,7 @@
 /* What the servers (listen, proxy, bench -s, recv) share: stopping
  * cleanly on SIGINT, SIGTERM and SIGHUP, and removing the Unix socket file
- * they bound (src/cli_serve.c). */
+ * they bound; and what the stdin/stdout relays (connect, proxy's '-')
+ * share (src/cli_serve.c). */
 #ifndef VSK_CLI_SERVE_H
 #define VSK_CLI_SERVE_H
 
@@ -15,6 +16,10 @@
  * async-signal-safe.  The first signal puts the default action back, so a
  * second one ends a server that does not stop.  Exits 1 on failure. */
 int cli_stop_signals(void (*fn)(void));
+struct relay;
+/* Make relay R's loop return when STOPFD (cli_stop_signals()) is readable;
+ * 0 or -errno (relay_watch()). */
+int cli_stop_relay(struct relay *r, int stopfd);
 /* The signal that arrived (0: none yet). */
 int cli_stop_signal(void);
 
@@ -36,6 +41,13 @@ void cli_sockfile_remove(struct cli_sockfile *f);
  * to vsk_listen() (NULL for a socket systemd passed).  Falls back to
  * ASKED's text when the kernel cannot say. */
 const char *cli_bound_text(int lfd, const struct vsk_addr *asked, char *buf, size_t len);
+
+struct relay_info;
+/* How a relay between stdin/stdout and a socket ended (RC and INFO from
+ * relay_pump() or the relay's RELAY_DONE; SOCK: the socket's side, 'a' or
+ * 'b'; TEXT: its address): 0, else "vsk: OP ADDR|stdin|stdout: ..." and
+ * exit 1.  A reader of stdout that went away (EPIPE) is 0, as nc's. */
+int cli_stdio_status(int rc, const struct relay_info *info, char sock, const char *text);
 
 /* Open /dev/null on whichever of fds 0, 1, 2 is closed, before any socket
  * is made: a relay that takes stdin/stdout must never get a socket there.

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_serve.h"
 #include "dial.h"
 #include "relay.h"
 
@@ -70,14 +71,6 @@ static int dial_once(const struct vsk_addr *a, const struct vsk_opts *o, const c
 	}
 	dial_target_free(&t);
 	return rc < 0 ? rc : dial_take(&d);
-}
-
-/* The relay takes fds 0 and 1; a socket must never land on them. */
-static void ensure_stdio(void)
-{
-	for (int fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
-			err(1, "open /dev/null");
 }
 
 int cmd_connect(int argc, char **argv)
@@ -138,7 +131,7 @@ int cmd_connect(int argc, char **argv)
 	vsk_addr_format(&a, text, sizeof(text));
 
 	signal(SIGPIPE, SIG_IGN);
-	ensure_stdio();
+	cli_ensure_stdio();
 	for (uint32_t attempt = 0;; attempt++) {
 		fd = dial_once(&a, &opts, &op);
 		if (fd >= 0 || !retryable(-fd) || attempt >= retry)
@@ -166,15 +159,6 @@ int cmd_connect(int argc, char **argv)
 	if (verbose)
 		fprintf(stderr, "vsk: %s: %" PRIu64 " bytes sent, %" PRIu64 " received\n", text,
 			info.a_to_b, info.b_to_a);
-	/* stdout's reader is gone (`| head -c 10`): nothing more is wanted. */
-	if (rc == -EPIPE && info.side == 'a' && info.op != NULL && !strcmp(info.op, "write"))
-		return 0;
-	if (rc < 0) {
-		errno = -rc;
-		if (info.op == NULL)
-			err(1, "relay %s", text);
-		err(1, "%s %s", info.op,
-		    info.side == 'b' ? text : (!strcmp(info.op, "read") ? "stdin" : "stdout"));
-	}
-	return 0;
+	/* stdout's reader gone (`| head -c 10`) is 0: nothing more is wanted. */
+	return cli_stdio_status(rc, &info, 'b', text);
 }

@@ -459,16 +459,6 @@ static void on_event(void *ctx, enum relay_event ev, const struct relay_info *in
 		relay_stop(s->r);
 }
 
-static void on_stop(void *ctx, int fd)
-{
-	struct server *s = ctx;
-	char b[16];
-
-	while (read(fd, b, sizeof(b)) > 0)
-		;
-	relay_stop(s->r);
-}
-
 /* --once --exec: the command may outlive its stdout; its status is ours. */
 static void wait_once(struct server *s)
 {
@@ -617,7 +607,7 @@ int cmd_listen(int argc, char **argv)
 	if (rc == 0)
 		rc = relay_watch(s.r, s.lfd, on_accept, &s);
 	if (rc == 0)
-		rc = relay_watch(s.r, stopfd, on_stop, &s);
+		rc = cli_stop_relay(s.r, stopfd);
 	if (rc < 0) {
 		errno = -rc;
 		cli_sockfile_remove(&s.sf);

@@ -252,32 +252,6 @@ static void parse_side(const char *text, struct vsk_addr *a, char *buf, size_t l
 	vsk_addr_format(a, buf, len);
 }
 
-static void on_stop(void *ctx, int fd)
-{
-	struct proxy *p = ctx;
-	char b[16];
-
-	while (read(fd, b, sizeof(b)) > 0)
-		;
-	relay_stop(p->r);
-}
-
-/* How a stdin/stdout relay ended (SOCK: the socket's side, 'a' or 'b'):
- * 0, or 1 with a message.  A reader of stdout that went away (EPIPE) ends
- * it quietly, as nc's does. */
-static int stdio_status(int rc, const struct relay_info *info, char sock, const char *text)
-{
-	if (rc == 0 && info->err == 0)
-		return 0;
-	errno = rc < 0 ? -rc : info->err;
-	if (info->op == NULL)
-		err(1, "relay %s", text);
-	if (info->side != sock && errno == EPIPE && !strcmp(info->op, "write"))
-		return 0;
-	err(1, "%s %s", info->op,
-	    info->side == sock ? text : (!strcmp(info->op, "read") ? "stdin" : "stdout"));
-}
-
 /* "vsk proxy - TO": connect to TO (a dial with the deadline), then relay
  * stdin/stdout, as vsk connect does. */
 static int proxy_from_stdio(struct proxy *p)
@@ -305,7 +279,7 @@ static int proxy_from_stdio(struct proxy *p)
 	if (p->verbose)
 		fprintf(stderr, "vsk: %s: %" PRIu64 " bytes sent, %" PRIu64 " received\n", p->to_text,
 			info.a_to_b, info.b_to_a);
-	return stdio_status(rc, &info, 'b', p->to_text);
+	return cli_stdio_status(rc, &info, 'b', p->to_text);
 }
 
 int cmd_proxy(int argc, char **argv)
@@ -391,7 +365,7 @@ int cmd_proxy(int argc, char **argv)
 	if (rc == 0)
 		rc = relay_watch(p.r, p.lfd, on_accept, &p);
 	if (rc == 0)
-		rc = relay_watch(p.r, stopfd, on_stop, &p);
+		rc = cli_stop_relay(p.r, stopfd);
 	if (rc == 0) {
 		if (p.verbose)
 			fprintf(stderr, "vsk: proxy %s -> %s\n", p.from_text,
@@ -414,7 +388,7 @@ int cmd_proxy(int argc, char **argv)
 		if (p.verbose)
 			fprintf(stderr, "vsk: %s: %" PRIu64 " bytes to stdout, %" PRIu64 " from stdin\n",
 				p.from_text, p.done.a_to_b, p.done.b_to_a);
-		return stdio_status(0, &p.done, 'a', p.from_text);
+		return cli_stdio_status(0, &p.done, 'a', p.from_text);
 	}
 	return 0;
 }
