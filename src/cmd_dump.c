@@ -113,7 +113,6 @@ static bool same_file(const char *a, const char *b)
 	       sa.st_ino == sb.st_ino;
 }
 
-/* -c: tcpdump refuses 0 too ("invalid packet count"). */
 /* --cid / --port: the words a vsock address takes there (the CLI's CID and
  * port parsers, as every command's); "any" (and -1 for a CID) is no filter,
  * while the number 4294967295 is a value to match. */
@@ -179,7 +178,7 @@ static void parse(int argc, char **argv, struct dump_args *a)
 		case 'i': a->iface = optarg; break;
 		case 'r': a->rfile = optarg; break;
 		case 'w': a->wfile = optarg; break;
-		case 'c': a->count = (uint32_t)cli_count("-c", optarg, 1, UINT32_MAX); break;
+		case 'c': a->count = (uint32_t)cli_count("-c", optarg, 1, UINT32_MAX); break; /* 0: refused, as tcpdump does */
 		case 's': a->snaplen = (uint32_t)cli_size("-s", optarg, 0, CAPTURE_SNAPLEN); break;
 		case 'n': break; /* names are never resolved: -n and -nn are what vsk does */
 		case 't': nt++; break;
