@@ -178,24 +178,24 @@ const struct dev_map *dev_cfg_map(const struct dev_vm_cfg *c, uint32_t port)
 }
 
 /* What a number key takes, as its error message states it (the --flag
- * forms parse in src/cli_num.c with the same ranges). */
-static const char *num_range(const char *key)
+ * forms parse in src/cli_num.c with the same ranges; guest-cid says its
+ * own rule). */
+static const char *num_range(const char *key, char *buf, size_t len)
 {
-	if (key_is(key, "guest-cid"))
-		return " (expected a number 3..4294967294)";
+	buf[0] = '\0';
 	if (key_is(key, "forward-cid"))
-		return " (expected a number 0..4294967294)";
-	if (key_is(key, "tx-buffer-size"))
-		return " (expected a number of bytes 4096..67108864)";
-	if (key_is(key, "queue-size"))
-		return " (expected a power of two 1..32768)";
-	if (key_is(key, "connect-timeout"))
-		return " (expected milliseconds 0..3600000)";
-	if (key_is(key, "max-conns"))
-		return " (expected a number; 0 is the default 65536)";
-	if (key_is(key, "map-only"))
-		return " (expected true, yes, on, 1 or false, no, off, 0)";
-	return "";
+		snprintf(buf, len, " (expected a number 0..%u)", UINT32_MAX - 1);
+	else if (key_is(key, "tx-buffer-size"))
+		snprintf(buf, len, " (expected a number of bytes %u..%u)", DEV_TX_BUF_MIN, DEV_TX_BUF_MAX);
+	else if (key_is(key, "queue-size"))
+		snprintf(buf, len, " (expected a power of two 1..%u)", VQ_MAX_NUM);
+	else if (key_is(key, "connect-timeout"))
+		snprintf(buf, len, " (expected milliseconds 0..%u)", DEV_CONNECT_TIMEOUT_MAX);
+	else if (key_is(key, "max-conns"))
+		snprintf(buf, len, " (expected a number; 0 is the default %u)", DEV_MAX_CONNS_DEFAULT);
+	else if (key_is(key, "map-only"))
+		snprintf(buf, len, " (expected true, yes, on, 1 or false, no, off, 0)");
+	return buf;
 }
 
 /* VAL for a message: whole, or its start, "..." and its end. */
@@ -214,7 +214,7 @@ static const char *shown(const char *val, char *buf, size_t len)
 
 int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *err, size_t errlen)
 {
-	char v[ECHO_MAX], k[40];
+	char v[ECHO_MAX], k[40], range[80];
 	int rc = 0;
 
 	if (key_is(key, "guest-cid")) {
@@ -255,7 +255,8 @@ int dev_cfg_set(struct dev_vm_cfg *c, const char *key, const char *val, char *er
 			 shown(val, v, sizeof(v)), strlen(val),
 			 (key_is(key, "groups") ? sizeof(c->groups) : sizeof(c->socket)) - 1);
 	else if (rc < 0)
-		snprintf(err, errlen, "invalid value for %s: '%s'%s", key, shown(val, v, sizeof(v)), num_range(key));
+		snprintf(err, errlen, "invalid value for %s: '%s'%s", key, shown(val, v, sizeof(v)),
+			 num_range(key, range, sizeof(range)));
 	return rc < 0 ? -EINVAL : 0;
 }
 
