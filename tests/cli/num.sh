@@ -70,8 +70,8 @@ connect -w 0 unix:/x|-w '0': out of range: expected 0.001..86400 s
 connect -w 1y unix:/x|-w '1y': not a duration
 connect --retry -1 unix:/x|--retry '-1': not a count
 connect --retry 1000001 unix:/x|--retry '1000001': out of range: expected 0..1000000
-connect --bind any vsock:1:1|--bind 'any': out of range: expected 0..4294967294
-connect --bind 4294967295 vsock:1:1|--bind '4294967295': out of range
+connect --bind any unix:/x|--bind 'any': out of range: expected 0..4294967294
+connect --bind 4294967295 unix:/x|--bind '4294967295': out of range
 proxy --timeout 0 unix:/a unix:/b|--timeout '0': out of range: expected 1..86400000 ms
 proxy -w 0 unix:/a unix:/b|-w '0': out of range: expected 0.001..86400 s
 proxy -w 2d unix:/a unix:/b|-w '2d': not a duration
